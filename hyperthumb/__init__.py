@@ -1,0 +1,51 @@
+"""HyperThumb: learned 4x image rescaling into a standard JPEG thumbnail (HyperThumbnail, CVPR 2023).
+
+    import hyperthumb
+    codec = hyperthumb.load_model("rdbunet")
+    thumb = codec.encode("photo.jpg", target_bpp=0.3)   # thumb.jpeg is an ordinary JPEG file
+    photo = hyperthumb.decode(thumb.jpeg)                 # the model is named in the file
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Optional, Union
+
+import torch
+from PIL import Image
+
+from .checkpoint import load_checkpoint
+from .codec import HyperThumbCodec, Thumbnail
+from .errors import (CheckpointNotFoundError, HyperThumbError, InvalidImageError,
+                     InvalidThumbnailError)
+from .jpeg_file import find_marker
+
+ENCODER_NAMES = ("rdbunet", "transformer")
+
+__all__ = ["load_model", "decode", "HyperThumbCodec", "Thumbnail", "ENCODER_NAMES", "HyperThumbError",
+           "InvalidImageError", "InvalidThumbnailError", "CheckpointNotFoundError", "default_device"]
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@lru_cache(maxsize=8)
+def _cached_model(encoder: str, source: Optional[str], device: str) -> HyperThumbCodec:
+    return HyperThumbCodec(load_checkpoint(encoder, source, device), name=encoder, device=device)
+
+
+def load_model(encoder: str, source: Optional[Union[str, os.PathLike]] = None,
+               device: Optional[str] = None) -> HyperThumbCodec:
+    """The codec for `encoder` ("rdbunet", "transformer" or "bicubic-sr"), loaded once per process."""
+    return _cached_model(encoder, None if source is None else str(source), device or default_device())
+
+
+def decode(source: Union[bytes, str, os.PathLike], device: Optional[str] = None) -> Image.Image:
+    """Restores the HR photo from a HyperThumb JPEG, using the model its marker names."""
+    from .codec import _read_source
+
+    jpeg = _read_source(source)
+    if not jpeg:
+        raise InvalidThumbnailError("the thumbnail file is empty")
+    return load_model(find_marker(jpeg).encoder, device=device).decode(jpeg)

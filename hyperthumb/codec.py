@@ -1,0 +1,154 @@
+"""Real bytes: encode a photo to a HyperThumb JPEG at a target bpp, and decode it back.
+
+The model's modules run exactly as in training; only the rounding is exact and the tables are
+integers. The target bpp is met on the written file by bisection over the rate setting t.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import jpeg_sim
+from .errors import InvalidThumbnailError
+from .image_io import ImageSource, load_image, to_image, to_tensor
+from .jpeg_file import ThumbnailMarker, read_thumbnail, write_thumbnail
+from .model import HyperThumbModel
+from .qpm import dct_statistics
+from .resize import pad_to_multiple
+
+BPP_TOLERANCE = 0.05  # relative: what "hits the target" means
+_SEARCH_RANGE = (-3.0, 3.0)  # beyond the trained [-1, 1]: the QPM's gain keeps extrapolating
+_SEARCH_STEPS = 18
+_MAX_COEFFICIENT = 2047  # baseline JPEG, 8-bit samples
+
+
+@dataclass
+class Thumbnail:
+    """One encoded thumbnail: the real file and what it achieved."""
+
+    jpeg: bytes
+    encoder: str
+    hr_size: tuple[int, int]  # (width, height) of the original photo
+    bpp: float  # file bits / HR pixels
+    target_bpp: Optional[float]
+    rate_t: float
+    luma_table: np.ndarray
+    chroma_table: np.ndarray
+    image: Image.Image  # the thumbnail as a JPEG viewer shows it
+
+    @property
+    def reached_target(self) -> bool:
+        return self.target_bpp is None or abs(self.bpp - self.target_bpp) <= BPP_TOLERANCE * self.target_bpp
+
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        Path(path).write_bytes(self.jpeg)
+
+
+def _read_source(source: Union[bytes, str, os.PathLike]) -> bytes:
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source)
+    path = Path(source)
+    if not path.is_file():
+        raise InvalidThumbnailError(f"{path} is not a file")
+    return path.read_bytes()
+
+
+class HyperThumbCodec:
+    """A trained model bound to one device, with file-level `encode` and `decode`."""
+
+    def __init__(self, model: HyperThumbModel, name: Optional[str] = None, device: Union[str, torch.device] = "cpu"):
+        self.model = model.eval().to(device)
+        self.name = name or model.config.encoder
+        self.device = torch.device(device)
+
+    @property
+    def scale(self) -> int:
+        return self.model.config.scale
+
+    @torch.inference_mode()
+    def encode_thumbnail_tensor(self, hr: torch.Tensor) -> torch.Tensor:
+        """Padded HR (1,3,H,W) -> thumbnail (1,3,H/s,W/s) before JPEG."""
+        return self.model.encoder(hr.to(self.device))
+
+    @torch.inference_mode()
+    def encode(self, image: ImageSource, target_bpp: Optional[float] = 0.3, rate_t: Optional[float] = None,
+               progress: Optional[Callable[[float], None]] = None) -> Thumbnail:
+        """Photo -> Thumbnail at `target_bpp` (or at a fixed rate setting `rate_t`)."""
+        if target_bpp is None and rate_t is None:
+            raise ValueError("give target_bpp or rate_t")
+        if target_bpp is not None and not 0 < target_bpp < 24:
+            raise ValueError(f"target bpp must be positive and below 24, got {target_bpp}")
+        photo = load_image(image)
+        width, height = photo.size
+        hr = pad_to_multiple(to_tensor(photo), self.model.config.hr_multiple)
+        thumbnail = self.encode_thumbnail_tensor(hr)
+        if progress:
+            progress(0.5)
+        coefficients = jpeg_sim.image_to_coefficients(thumbnail)
+        statistics = dct_statistics(coefficients)
+        marker = ThumbnailMarker(self.name, self.scale, width, height)
+
+        def attempt(t: float) -> tuple[bytes, float, np.ndarray, np.ndarray]:
+            luma, chroma = self.model.table_predictor(statistics, torch.tensor([t], device=self.device))
+            luma, chroma = (x.round().clamp(1, 255) for x in (luma, chroma))
+            tables = jpeg_sim.component_tables(luma, chroma)
+            quantized = jpeg_sim.quantize(coefficients, tables, differentiable=False)
+            quantized = quantized.clamp(-_MAX_COEFFICIENT, _MAX_COEFFICIENT)
+            luma8, chroma8 = (x.reshape(8, 8).cpu().numpy().astype(np.uint16) for x in (luma, chroma))
+            jpeg = write_thumbnail(quantized[0].cpu().numpy().astype(np.int16), luma8, chroma8, marker)
+            return jpeg, len(jpeg) * 8 / (width * height), luma8, chroma8
+
+        if target_bpp is None:
+            best_t, best = rate_t, attempt(rate_t)
+        else:
+            best_t, best = self._search(attempt, target_bpp)
+        jpeg, bpp, luma8, chroma8 = best
+        if progress:
+            progress(1.0)
+        return Thumbnail(jpeg=jpeg, encoder=self.name, hr_size=(width, height), bpp=bpp,
+                         target_bpp=target_bpp, rate_t=best_t, luma_table=luma8, chroma_table=chroma8,
+                         image=read_thumbnail(jpeg).image)
+
+    @staticmethod
+    def _search(attempt: Callable, target_bpp: float):
+        """Bisection on t (file size falls as t rises); keeps the closest file seen."""
+        lo, hi = _SEARCH_RANGE
+        best_t, best = None, None
+        for _ in range(_SEARCH_STEPS):
+            t = (lo + hi) / 2
+            result = attempt(t)
+            if best is None or abs(result[1] - target_bpp) < abs(best[1] - target_bpp):
+                best_t, best = t, result
+            if abs(result[1] - target_bpp) <= 0.01 * target_bpp:
+                break
+            if result[1] > target_bpp:
+                lo = t
+            else:
+                hi = t
+        return best_t, best
+
+    @torch.inference_mode()
+    def restore_tensor(self, dequantized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.restore(dequantized.to(self.device))
+
+    @torch.inference_mode()
+    def decode(self, source: Union[bytes, str, os.PathLike]) -> Image.Image:
+        """HyperThumb JPEG (bytes or path) -> the restored HR photo at its original size."""
+        parsed = read_thumbnail(_read_source(source))
+        marker = parsed.marker
+        if marker.encoder != self.name:
+            raise InvalidThumbnailError(
+                f"this thumbnail was made by the {marker.encoder!r} model, not {self.name!r}")
+        if marker.scale != self.scale:
+            raise InvalidThumbnailError(f"thumbnail scale {marker.scale} does not match the model's {self.scale}")
+        tables = np.stack([parsed.luma_table, parsed.chroma_table, parsed.chroma_table])
+        dequantized = (torch.from_numpy(parsed.coefficients.astype(np.float32))
+                       * torch.from_numpy(tables.astype(np.float32))[:, None, None])
+        _, restored = self.restore_tensor(dequantized.unsqueeze(0))
+        return to_image(restored[..., :marker.height, :marker.width])

@@ -1,0 +1,17 @@
+"""The library's own error types: every bad input ends in one of these, never a bare traceback."""
+
+
+class HyperThumbError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class InvalidImageError(HyperThumbError):
+    """The input is not a usable image: unreadable, corrupt, too small or too large."""
+
+
+class InvalidThumbnailError(HyperThumbError):
+    """The file is not a HyperThumb thumbnail this library can decode."""
+
+
+class CheckpointNotFoundError(HyperThumbError):
+    """No checkpoint could be found locally or on the Hugging Face Hub."""

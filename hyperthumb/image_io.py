@@ -1,0 +1,93 @@
+"""The one door every input photo comes through: decoded, upright, 8-bit RGB, within limits."""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .errors import InvalidImageError
+
+MAX_PIXELS = 100_000_000  # above 8192x8192 (67 MP) with room; beyond this we refuse (bombs)
+MIN_SIDE = 32  # smaller has no room for one 8x8 block of the 4x thumbnail
+
+ImageSource = Union[str, os.PathLike, bytes, Image.Image]
+
+
+def _open(source: ImageSource) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, (bytes, bytearray)):
+        if not source:
+            raise InvalidImageError("the file is empty")
+        return Image.open(io.BytesIO(source))
+    path = Path(source)
+    if not path.exists():
+        raise InvalidImageError(f"no such file: {path}")
+    if path.is_dir():
+        raise InvalidImageError(f"{path} is a directory, not an image")
+    if path.stat().st_size == 0:
+        raise InvalidImageError(f"{path} is empty")
+    return Image.open(path)
+
+
+def _to_8bit_rgb(image: Image.Image) -> Image.Image:
+    """Alpha is composited on white: a thumbnail is an opaque JPEG."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode != "F" else max(float(array.max()), 1.0)
+        image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "RGB" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Opens a photo and returns it upright (EXIF orientation applied) as 8-bit RGB.
+
+    Raises InvalidImageError for anything that is not a decodable image of a usable size.
+    """
+    try:
+        image = _open(source)
+        width, height = image.size
+        if width * height > max_pixels:
+            raise InvalidImageError(
+                f"the image is {width}x{height} ({width * height / 1e6:.0f} MP), over the limit "
+                f"of {max_pixels / 1e6:.0f} MP")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            image = _to_8bit_rgb(image)
+    except InvalidImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(f"the image is too large to open safely ({exc})") from None
+    except Exception as exc:  # Pillow raises many types for unreadable data
+        raise InvalidImageError(f"the file is not a readable image ({type(exc).__name__}: {exc})") from None
+    if min(image.size) < MIN_SIDE:
+        raise InvalidImageError(
+            f"the image is {image.size[0]}x{image.size[1]}; each side must be at least {MIN_SIDE} pixels")
+    return image
+
+
+def to_tensor(image: Image.Image):
+    """PIL RGB -> float tensor (1,3,H,W) in [0,1]."""
+    import torch
+
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_image(tensor) -> Image.Image:
+    """Float tensor (1,3,H,W) or (3,H,W) in [0,1] -> PIL RGB, rounded."""
+    array = tensor.detach().float().squeeze(0).clamp(0, 1).mul(255).round().byte().permute(1, 2, 0)
+    return Image.fromarray(array.cpu().numpy(), "RGB")

@@ -1,0 +1,172 @@
+"""The thumbnail as a real baseline JPEG file: exact coefficients, our tables, and a marker.
+
+libjpeg (through jpeglib) writes and reads the quantized coefficients losslessly, so the file holds
+exactly what the model produced. The HyperThumb marker is an APP11 segment with a short JSON
+payload: format version, encoder name, scale and the exact HR size.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import tempfile
+import warnings
+from dataclasses import dataclass
+
+import jpeglib
+import numpy as np
+from PIL import Image
+
+from .errors import InvalidThumbnailError
+from .image_io import MAX_PIXELS
+
+FORMAT_VERSION = 1
+_APP11 = b"\xff\xeb"
+_MARKER_ID = b"HyperThumb\x00"
+_MAX_MARKER_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class ThumbnailMarker:
+    """What the file must say for the decoder to restore the HR photo at its exact size."""
+
+    encoder: str
+    scale: int
+    width: int
+    height: int
+    version: int = FORMAT_VERSION
+
+    def to_bytes(self) -> bytes:
+        payload = _MARKER_ID + json.dumps(
+            {"v": self.version, "encoder": self.encoder, "scale": self.scale,
+             "width": self.width, "height": self.height},
+            separators=(",", ":"),
+        ).encode()
+        return _APP11 + struct.pack(">H", len(payload) + 2) + payload
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> "ThumbnailMarker":
+        try:
+            fields = json.loads(payload[len(_MARKER_ID):].decode())
+            marker = cls(encoder=str(fields["encoder"]), scale=int(fields["scale"]),
+                         width=int(fields["width"]), height=int(fields["height"]),
+                         version=int(fields["v"]))
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise InvalidThumbnailError(f"the HyperThumb marker is damaged ({exc})") from None
+        if marker.version != FORMAT_VERSION:
+            raise InvalidThumbnailError(
+                f"thumbnail format version {marker.version} is not supported (expected {FORMAT_VERSION})")
+        if marker.scale < 1 or marker.width < 1 or marker.height < 1:
+            raise InvalidThumbnailError("the HyperThumb marker gives an impossible size")
+        if marker.width * marker.height > MAX_PIXELS:
+            raise InvalidThumbnailError(
+                f"the marker claims {marker.width}x{marker.height} pixels, over the limit of {MAX_PIXELS}")
+        return marker
+
+
+@dataclass
+class ThumbnailFile:
+    """The parsed contents of a thumbnail file."""
+
+    marker: ThumbnailMarker
+    coefficients: np.ndarray  # int16 (3, blocks_h, blocks_w, 8, 8): Y, Cb, Cr
+    luma_table: np.ndarray  # (8, 8) natural order
+    chroma_table: np.ndarray  # (8, 8) natural order
+    image: Image.Image  # the thumbnail as any JPEG viewer decodes it
+
+
+def _insert_after_app0(jpeg: bytes, segment: bytes) -> bytes:
+    """Keeps the JFIF APP0 first (as JFIF requires) and puts our segment right after it."""
+    pos = 2
+    if jpeg[2:4] == b"\xff\xe0":
+        pos = 4 + struct.unpack(">H", jpeg[4:6])[0]
+    return jpeg[:pos] + segment + jpeg[pos:]
+
+
+def write_thumbnail(coefficients: np.ndarray, luma_table: np.ndarray, chroma_table: np.ndarray,
+                    marker: ThumbnailMarker) -> bytes:
+    """Quantized coefficients (3, bh, bw, 8, 8) and integer tables -> baseline JPEG bytes."""
+    coefficients = np.asarray(coefficients)
+    if coefficients.min() < -2047 or coefficients.max() > 2047:
+        raise ValueError("quantized coefficients exceed the baseline JPEG range")
+    tables = np.stack([luma_table, chroma_table]).astype(np.uint16)
+    if tables.min() < 1 or tables.max() > 255:
+        raise ValueError("quantization tables must lie in 1..255 for baseline JPEG")
+    y, cb, cr = (np.ascontiguousarray(c, dtype=np.int16) for c in coefficients)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "thumb.jpg")
+        jpeglib.from_dct(Y=y, Cb=cb, Cr=cr, qt=tables, quant_tbl_no=[0, 1, 1]).write_dct(
+            path, flags=["+OPTIMIZE_CODING"])
+        with open(path, "rb") as f:
+            jpeg = f.read()
+    return _insert_after_app0(jpeg, marker.to_bytes())
+
+
+def find_marker(jpeg: bytes) -> ThumbnailMarker:
+    """Walks the header segments up to the first scan and returns our marker."""
+    if jpeg[:2] != b"\xff\xd8":
+        raise InvalidThumbnailError("not a JPEG file (no start-of-image marker)")
+    pos = 2
+    while pos + 4 <= len(jpeg):
+        if jpeg[pos] != 0xFF:
+            break
+        kind = jpeg[pos + 1]
+        if kind == 0xDA:  # start of scan: header is over
+            break
+        length = struct.unpack(">H", jpeg[pos + 2:pos + 4])[0]
+        payload = jpeg[pos + 4:pos + 2 + length]
+        if kind == 0xEB and payload.startswith(_MARKER_ID):
+            if length > _MAX_MARKER_BYTES:
+                raise InvalidThumbnailError("the HyperThumb marker is implausibly long")
+            return ThumbnailMarker.from_payload(payload)
+        pos += 2 + length
+    raise InvalidThumbnailError(
+        "this JPEG has no HyperThumb marker: it was not made by HyperThumb, or the marker was stripped")
+
+
+def read_thumbnail(jpeg: bytes) -> ThumbnailFile:
+    """Parses and validates a thumbnail file; raises InvalidThumbnailError on anything amiss."""
+    if not jpeg:
+        raise InvalidThumbnailError("the thumbnail file is empty")
+    marker = find_marker(jpeg)
+    expected_w = -(-marker.width // (marker.scale * 8)) * 8
+    expected_h = -(-marker.height // (marker.scale * 8)) * 8
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(jpeg))
+            if image.format != "JPEG" or image.size != (expected_w, expected_h):
+                raise InvalidThumbnailError(
+                    f"the thumbnail is {image.size[0]}x{image.size[1]} but its marker implies "
+                    f"{expected_w}x{expected_h}")
+            if image.mode != "RGB":
+                raise InvalidThumbnailError(f"the thumbnail has colour mode {image.mode}, expected RGB")
+            image.load()
+    except InvalidThumbnailError:
+        raise
+    except Exception as exc:  # Pillow raises many types for broken files
+        raise InvalidThumbnailError(f"the thumbnail JPEG cannot be decoded ({exc})") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "thumb.jpg")
+        with open(path, "wb") as f:
+            f.write(jpeg)
+        try:
+            dct = jpeglib.read_dct(path)
+            components = [dct.Y, dct.Cb, dct.Cr]
+            qt, table_of = np.asarray(dct.qt), list(dct.quant_tbl_no)
+            sampling = np.asarray(dct.samp_factor)
+        except Exception as exc:
+            raise InvalidThumbnailError(f"the thumbnail's coefficients cannot be read ({exc})") from None
+    if any(c is None for c in components) or (sampling != 1).any():
+        raise InvalidThumbnailError("the thumbnail must be a 3-component 4:4:4 JPEG")
+    blocks = (expected_h // 8, expected_w // 8)
+    if any(c.shape[:2] != blocks for c in components):
+        raise InvalidThumbnailError("the thumbnail's block grid does not match its size")
+    if table_of[1] != table_of[2]:
+        raise InvalidThumbnailError("the two chroma components must share one quantization table")
+    luma, chroma = qt[table_of[0]], qt[table_of[1]]
+    if min(luma.min(), chroma.min()) < 1 or max(luma.max(), chroma.max()) > 255:
+        raise InvalidThumbnailError("quantization tables outside the baseline range 1..255")
+    return ThumbnailFile(marker=marker, coefficients=np.stack(components), luma_table=luma,
+                         chroma_table=chroma, image=image)

@@ -1,0 +1,107 @@
+"""The assembled HyperThumb model and its configuration.
+
+    HR --encoder--> thumbnail --DCT--> coefficients --QPM(stats, rate t)--> tables
+       --quantize--> integers (the file) --dequantize--> coefficients + decoded thumbnail
+       --decoder--> restored HR
+
+`forward` is the training path (straight-through rounding, estimated bits); `codec.py` runs the
+same modules on real files.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from . import jpeg_sim
+from .decoder import DecoderConfig, FrequencyAwareDecoder
+from .encoders import build_encoder
+from .qpm import QuantizationTablePredictor, dct_statistics
+from .rate_model import CoefficientRateModel
+from .standard_tables import StandardTablePredictor
+
+BLOCK_GRID = 8  # JPEG block side in thumbnail pixels
+
+
+@dataclass
+class HyperThumbConfig:
+    encoder: str = "rdbunet"
+    encoder_options: dict = field(default_factory=dict)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    scale: int = 4
+    qpm_hidden: int = 128
+    # Rate trade-off range covered by one checkpoint; t in [-1, 1] maps log-linearly onto it.
+    lambda_min: float = 0.003
+    lambda_max: float = 0.3
+
+    @property
+    def hr_multiple(self) -> int:
+        """HR sides are padded to this so the thumbnail is a whole number of JPEG blocks."""
+        return self.scale * BLOCK_GRID
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "HyperThumbConfig":
+        data = dict(data)
+        data["decoder"] = DecoderConfig(**data.get("decoder", {}))
+        return cls(**data)
+
+
+class ForwardResult(NamedTuple):
+    thumbnail: torch.Tensor  # encoder output, before JPEG
+    decoded_thumbnail: torch.Tensor  # what a JPEG viewer shows
+    restored: torch.Tensor  # HR reconstruction
+    bits: torch.Tensor  # estimated bits per image (N,)
+    scaled_coefficients: torch.Tensor  # coefficients / tables, before rounding
+    luma_table: torch.Tensor
+    chroma_table: torch.Tensor
+
+
+class HyperThumbModel(nn.Module):
+    def __init__(self, config: HyperThumbConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = build_encoder(config.encoder, config.scale, config.encoder_options)
+        self.table_predictor = (StandardTablePredictor() if config.encoder == "bicubic"
+                                else QuantizationTablePredictor(config.qpm_hidden))
+        self.rate_model = CoefficientRateModel()
+        self.decoder = FrequencyAwareDecoder(config.decoder, config.scale)
+
+    def rate_lambda(self, rate_t: torch.Tensor) -> torch.Tensor:
+        """Normalised rate t in [-1, 1] -> the rate weight of the loss, log-linearly."""
+        lo, hi = math.log(self.config.lambda_min), math.log(self.config.lambda_max)
+        return torch.exp(lo + (rate_t + 1) / 2 * (hi - lo))
+
+    def predict_tables(self, coefficients: torch.Tensor, rate_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.table_predictor(dct_statistics(coefficients), rate_t)
+
+    def restore(self, dequantized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dequantized coefficients (N,3,bh,bw,8,8) -> (decoded thumbnail, restored HR)."""
+        decoded = jpeg_sim.coefficients_to_image(dequantized)
+        restored = self.decoder(jpeg_sim.coefficients_as_channels(dequantized), decoded)
+        return decoded, restored
+
+    def forward(self, hr: torch.Tensor, rate_t: torch.Tensor) -> ForwardResult:
+        """Training path: differentiable end to end (rounding by straight-through estimate)."""
+        thumbnail = self.encoder(hr)
+        coefficients = jpeg_sim.image_to_coefficients(thumbnail)
+        luma, chroma = self.predict_tables(coefficients, rate_t)
+        tables = jpeg_sim.component_tables(luma, chroma)
+        scaled = coefficients / tables
+        bits = self.rate_model(scaled)
+        dequantized = jpeg_sim.straight_through_round(scaled) * tables
+        decoded, restored = self.restore(dequantized)
+        return ForwardResult(thumbnail, decoded, restored, bits, scaled, luma, chroma)
+
+
+def parameter_counts(model: HyperThumbModel) -> dict[str, int]:
+    """Parameters per part, as printed by `python -m hyperthumb info`."""
+    parts = {"encoder": model.encoder, "qpm": model.table_predictor, "rate_model": model.rate_model,
+             "decoder": model.decoder,
+             "decoder.coefficient_branch": model.decoder.coefficient_branch}
+    return {name: sum(p.numel() for p in part.parameters()) for name, part in parts.items()}

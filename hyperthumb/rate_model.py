@@ -1,0 +1,29 @@
+"""Training-time rate: a learned factorized density per component and DCT frequency.
+
+CompressAI's EntropyBottleneck (Balle et al., ICLR 2018) over 192 channels gives the likelihood of
+each quantized coefficient; -log2 of it is the bit cost the encoder and the QPM learn to lower.
+The real rate is always measured on the written file.
+"""
+from __future__ import annotations
+
+import torch
+from compressai.entropy_models import EntropyBottleneck
+from torch import nn
+
+from .jpeg_sim import coefficients_as_channels
+
+
+class CoefficientRateModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bottleneck = EntropyBottleneck(192, init_scale=8)
+
+    def forward(self, scaled_coefficients: torch.Tensor) -> torch.Tensor:
+        """Coefficients divided by their tables (N,3,bh,bw,8,8) -> estimated bits per image (N,)."""
+        channels = coefficients_as_channels(scaled_coefficients)
+        _, likelihoods = self.bottleneck(channels)
+        return -torch.log2(likelihoods).flatten(1).sum(dim=1)
+
+    def auxiliary_loss(self) -> torch.Tensor:
+        """Trains the density's quantiles; optimised by its own optimiser."""
+        return self.bottleneck.loss()

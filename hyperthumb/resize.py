@@ -1,0 +1,22 @@
+"""Bicubic resampling used as the reference thumbnail and as the residual path of the networks."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def bicubic_downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Antialiased bicubic downscale (what Pillow's BICUBIC resize does): the 'ordinary' thumbnail."""
+    h, w = hr.shape[-2:]
+    return F.interpolate(hr, size=(h // scale, w // scale), mode="bicubic", antialias=True,
+                         align_corners=False).clamp(0, 1)
+
+
+def bicubic_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:
+    return F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False)
+
+
+def pad_to_multiple(hr: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Edge-replicate padding on the bottom and right; the decoder crops it away."""
+    h, w = hr.shape[-2:]
+    return F.pad(hr, (0, (-w) % multiple, 0, (-h) % multiple), mode="replicate")

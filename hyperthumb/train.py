@@ -1,0 +1,207 @@
+"""Training: the paper's loss with the rate trade-off sampled per batch, resumable, logged.
+
+loss = L1(restored, HR) + 0.6 * MSE(decoded thumbnail, bicubic(HR)) + lambda(t) * estimated bpp
+(HyperThumbnail, Qi et al., CVPR 2023, with t ~ U[-1, 1] so one checkpoint spans all rates).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, _read_checkpoint, save_checkpoint
+from .codec import HyperThumbCodec
+from .data import PatchSampler, center_crops
+from .metrics import lpips_distance, psnr, thumbnail_psnr
+from .model import HyperThumbConfig, HyperThumbModel
+from .resize import bicubic_downscale
+
+LOG_NAME = "train_log.csv"
+STATE_NAME = "training_state.json"
+OPTIMIZER_NAME = "optimizer.safetensors"
+LOG_COLUMNS = ["step", "seconds", "bpp", "psnr_hr", "psnr_lr", "lpips_rgb", "lpips_y"]
+
+# Encoder sizes: the paper's (for a GPU) and a reduced one that trains usefully on a 2-core CPU.
+ENCODER_PRESETS = {
+    "paper": {"rdbunet": {"features": 64, "growth": 32, "dense_layers": 4, "blocks_per_level": 2},
+              "transformer": {"features": 64, "embed_dim": 128, "depth": 8, "heads": 4},
+              "bicubic": {}},
+    "cpu": {"rdbunet": {"features": 32, "growth": 16, "dense_layers": 4, "blocks_per_level": 1},
+            "transformer": {"features": 32, "embed_dim": 64, "depth": 4, "heads": 2},
+            "bicubic": {}},
+}
+
+
+@dataclass
+class TrainOptions:
+    encoder: str
+    data: str
+    out: str
+    val: Optional[str] = None
+    preset: str = "cpu"
+    steps: Optional[int] = None
+    minutes: Optional[float] = None
+    batch: int = 8
+    patch: int = 128
+    lr: float = 2e-4
+    rate_lr: float = 5e-3
+    thumbnail_weight: float = 0.6
+    grad_clip: float = 1.0
+    val_every: int = 500
+    val_crop: int = 512
+    val_rate_t: float = 0.0
+    seed: int = 0
+    device: Optional[str] = None
+    command: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def loss_terms(model: HyperThumbModel, hr: torch.Tensor, rate_t: torch.Tensor, thumbnail_weight: float):
+    """Returns (codec loss, rate-model fitting loss, dict of the parts as floats).
+
+    The rate model is fitted by maximum likelihood on detached coefficients with its own optimiser,
+    so its density tracks the coefficients quickly whatever the rate weight; the codec loss moves
+    the encoder and the QPM against that density.
+    """
+    result = model(hr, rate_t)
+    pixels = hr.shape[-1] * hr.shape[-2]
+    hr_l1 = (result.restored - hr).abs().mean(dim=(1, 2, 3))
+    lr_mse = (result.decoded_thumbnail - bicubic_downscale(hr, model.config.scale)).pow(2).mean(dim=(1, 2, 3))
+    bpp = result.bits / pixels
+    codec_loss = (hr_l1 + thumbnail_weight * lr_mse + model.rate_lambda(rate_t) * bpp).mean()
+    fit_loss = model.rate_model(result.scaled_coefficients.detach()).mean() / pixels
+    return codec_loss, fit_loss, {"l1": hr_l1.mean().item(), "mse_lr": lr_mse.mean().item(),
+                                  "bpp_est": bpp.mean().item()}
+
+
+def validate(model: HyperThumbModel, crops: list, rate_t: float, device: str) -> dict[str, float]:
+    """Real files: encode each crop at a fixed rate setting, measure the file and the restoration."""
+    codec = HyperThumbCodec(model, device=device)
+    rows = []
+    for crop in crops:
+        thumb = codec.encode(crop, target_bpp=None, rate_t=rate_t)
+        restored = codec.decode(thumb.jpeg)
+        rows.append({
+            "bpp": thumb.bpp, "psnr_hr": psnr(restored, crop),
+            "psnr_lr": thumbnail_psnr(crop, thumb.image, model.config.scale),
+            "lpips_rgb": lpips_distance(restored, crop), "lpips_y": lpips_distance(restored, crop, y_only=True),
+        })
+    model.train()
+    return {k: (float(np.mean([r[k] for r in rows])) if rows[0][k] is not None else None) for k in rows[0]}
+
+
+def _save_optimizer(optimizers: dict[str, torch.optim.Optimizer], path: Path) -> None:
+    tensors, meta = {}, {}
+    for name, optimizer in optimizers.items():
+        state = optimizer.state_dict()
+        meta[name] = state["param_groups"]
+        for index, values in state["state"].items():
+            for key, value in values.items():
+                tensors[f"{name}.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    save_file(tensors, str(path), metadata={"param_groups": json.dumps(meta)})
+
+
+def _load_optimizer(optimizers: dict[str, torch.optim.Optimizer], path: Path) -> None:
+    tensors = load_file(str(path))
+    for name, optimizer in optimizers.items():
+        state: dict = {}
+        for key, value in tensors.items():
+            owner, index, field_name = key.split(".", 2)
+            if owner == name:
+                state.setdefault(int(index), {})[field_name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
+
+
+def _append_log(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in LOG_COLUMNS})
+
+
+def train(options: TrainOptions) -> Path:
+    """Trains (or resumes) a model in `options.out`; returns that folder."""
+    if options.steps is None and options.minutes is None:
+        raise ValueError("give --steps or --minutes")
+    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(options.seed)
+    state_path = out / STATE_NAME
+    resumed = state_path.exists() and (out / WEIGHTS_NAME).exists()
+    if resumed:
+        model = _read_checkpoint(out / CONFIG_NAME, out / WEIGHTS_NAME)
+        state = json.loads(state_path.read_text())
+    else:
+        model = HyperThumbModel(HyperThumbConfig(
+            encoder=options.encoder, encoder_options=ENCODER_PRESETS[options.preset][options.encoder]))
+        state = {"step": 0, "seconds": 0.0, "commands": []}
+    model.to(device).train()
+    rate_params = list(model.rate_model.parameters())
+    main_params = [p for n, p in model.named_parameters() if not n.startswith("rate_model.")]
+    optimizers = {"main": torch.optim.Adam(main_params, lr=options.lr),
+                  "rate": torch.optim.Adam(rate_params, lr=options.rate_lr)}
+    if resumed and (out / OPTIMIZER_NAME).exists():
+        _load_optimizer(optimizers, out / OPTIMIZER_NAME)
+    sampler = PatchSampler(options.data, options.patch, seed=options.seed + state["step"])
+    crops = center_crops(options.val, options.val_crop) if options.val else []
+    state["commands"].append(options.command)
+    state["device"] = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+    def save() -> None:
+        save_checkpoint(model, out, extra={"trained_steps": state["step"], "train_seconds": round(state["seconds"], 1)})
+        _save_optimizer(optimizers, out / OPTIMIZER_NAME)
+        state_path.write_text(json.dumps(state, indent=2) + "\n")
+
+    def run_validation() -> None:
+        if crops:
+            figures = validate(model, crops, options.val_rate_t, device)
+            _append_log(out / LOG_NAME, {"step": state["step"], "seconds": round(state["seconds"], 1), **figures})
+            tqdm.write(f"step {state['step']}: " + ", ".join(
+                f"{k} {v:.4f}" for k, v in figures.items() if v is not None))
+
+    end_step = state["step"] + options.steps if options.steps else math.inf
+    deadline = time.monotonic() + options.minutes * 60 if options.minutes else math.inf
+    bar = tqdm(total=options.steps, initial=0, unit="step", dynamic_ncols=True, mininterval=5)
+    if state["step"] == 0:
+        run_validation()
+    last_saved = time.monotonic()
+    while state["step"] < end_step and time.monotonic() < deadline:
+        started = time.perf_counter()
+        hr = sampler.batch(options.batch).to(device)
+        rate_t = torch.rand(options.batch, device=device) * 2 - 1
+        loss, fit_loss, parts = loss_terms(model, hr, rate_t, options.thumbnail_weight)
+        for optimizer in optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(main_params, options.grad_clip)
+        optimizers["main"].step()
+        optimizers["rate"].zero_grad(set_to_none=True)
+        (fit_loss + model.rate_model.auxiliary_loss()).backward()
+        optimizers["rate"].step()
+        state["step"] += 1
+        state["seconds"] += time.perf_counter() - started
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", bpp=f"{parts['bpp_est']:.3f}", l1=f"{parts['l1']:.4f}")
+        if state["step"] % options.val_every == 0:
+            run_validation()
+        if time.monotonic() - last_saved > 300:
+            save()
+            last_saved = time.monotonic()
+    bar.close()
+    if state["step"] % options.val_every != 0:
+        run_validation()
+    save()
+    return out

@@ -1,0 +1,116 @@
+"""The codec core: the real file, the marker, the differentiable JPEG, gradients, target bpp."""
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hyperthumb import jpeg_sim
+from hyperthumb.codec import HyperThumbCodec
+from hyperthumb.image_io import to_tensor
+from hyperthumb.jpeg_file import find_marker, read_thumbnail
+from hyperthumb.resize import pad_to_multiple
+from tests.conftest import photo_like, small_model
+
+
+def test_round_trip_keeps_odd_size(small_codec, odd_photo):
+    thumb = small_codec.encode(odd_photo, target_bpp=0.3)
+    assert thumb.image.size == (136, 104)  # 517x389 padded to 544x416, then / 4
+    restored = small_codec.decode(thumb.jpeg)
+    assert restored.size == odd_photo.size
+
+
+def test_file_is_baseline_jpeg_with_predicted_tables(small_codec, odd_photo):
+    thumb = small_codec.encode(odd_photo, target_bpp=0.25)
+    image = Image.open(io.BytesIO(thumb.jpeg))
+    assert image.format == "JPEG" and image.mode == "RGB"
+    assert image.info.get("progressive") is None
+    assert image.layer == [(0, 1, 1, 0), (1, 1, 1, 1), (2, 1, 1, 1)]  # 4:4:4, luma table 0, chroma 1
+    assert list(image.quantization[0]) == thumb.luma_table.flatten().tolist()
+    assert list(image.quantization[1]) == thumb.chroma_table.flatten().tolist()
+    assert 1 <= thumb.luma_table.min() and thumb.chroma_table.max() <= 255
+
+
+def test_marker_survives(small_codec, odd_photo):
+    marker = find_marker(small_codec.encode(odd_photo, target_bpp=0.2).jpeg)
+    assert (marker.encoder, marker.scale, marker.width, marker.height) == ("rdbunet", 4, 517, 389)
+
+
+@pytest.mark.skipif(shutil.which("djpeg") is None, reason="djpeg (libjpeg-turbo-progs) not installed")
+def test_other_decoders_open_the_file(small_codec, odd_photo, tmp_path):
+    path = tmp_path / "thumb.jpg"
+    small_codec.encode(odd_photo, target_bpp=0.2).save(path)
+    ppm = subprocess.run(["djpeg", str(path)], capture_output=True, check=True).stdout
+    assert ppm.startswith(b"P6")
+
+
+def test_differentiable_jpeg_matches_the_real_decoder(small_codec, odd_photo):
+    """The simulation that training sees equals what a JPEG decoder shows, within one gray level."""
+    thumb = small_codec.encode(odd_photo, target_bpp=0.3)
+    parsed = read_thumbnail(thumb.jpeg)
+    tables = torch.from_numpy(np.stack([parsed.luma_table, parsed.chroma_table]).astype(np.float32))
+    hr = pad_to_multiple(to_tensor(odd_photo), 32)
+    with torch.no_grad():
+        coefficients = jpeg_sim.image_to_coefficients(small_codec.model.encoder(hr))
+        component = jpeg_sim.component_tables(tables[0].reshape(1, 64), tables[1].reshape(1, 64))
+        simulated = jpeg_sim.coefficients_to_image(jpeg_sim.quantize(coefficients, component, True) * component)
+    pillow = np.asarray(Image.open(io.BytesIO(thumb.jpeg)).convert("RGB"), dtype=np.float64)
+    ours = simulated[0].permute(1, 2, 0).numpy() * 255.0
+    assert np.abs(ours - pillow).mean() < 1.0
+    assert np.array_equal(jpeg_sim.quantize(coefficients, component, False)[0].numpy().astype(np.int16),
+                          parsed.coefficients)
+
+
+def test_gradients_reach_encoder_from_hr_loss_and_qpm_from_rate():
+    model = small_model("rdbunet")
+    hr = to_tensor(photo_like(64, 64, seed=3))
+    result = model(hr, torch.zeros(1))
+    (result.restored - hr).abs().mean().backward(retain_graph=True)
+    assert model.encoder.head.weight.grad.abs().sum() > 0
+    model.zero_grad()
+    result.bits.sum().backward()
+    qpm_grads = [p.grad for p in model.table_predictor.parameters()]
+    assert all(g is not None for g in qpm_grads) and sum(g.abs().sum() for g in qpm_grads) > 0
+
+
+@pytest.mark.parametrize("encoder", ["rdbunet", "transformer"])
+def test_both_encoders_share_the_contract(encoder):
+    model = small_model(encoder)
+    codec = HyperThumbCodec(model, name=encoder)
+    photo = photo_like(200, 136, seed=1)
+    thumb = codec.encode(photo, target_bpp=0.3)
+    assert codec.decode(thumb.jpeg).size == photo.size
+
+
+def test_target_bpp_is_met_by_the_shipped_model():
+    import hyperthumb
+
+    codec = hyperthumb.load_model("rdbunet", device="cpu")
+    photo = photo_like(384, 256, seed=2)
+    for target in (0.15, 0.3, 0.5):
+        thumb = codec.encode(photo, target_bpp=target)
+        assert abs(len(thumb.jpeg) * 8 / (384 * 256) - target) <= 0.05 * target, (target, thumb.bpp)
+        assert thumb.reached_target
+
+
+def test_cli_round_trip(tmp_path):
+    source = tmp_path / "photo.png"
+    photo_like(300, 200, seed=4).save(source)
+    thumb, restored = tmp_path / "thumb.jpg", tmp_path / "restored.png"
+    for args in (["encode", str(source), "-o", str(thumb), "--encoder", "transformer", "--bpp", "0.3"],
+                 ["decode", str(thumb), "-o", str(restored)]):
+        done = subprocess.run([sys.executable, "-m", "hyperthumb", *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    assert Image.open(restored).size == (300, 200)
+
+
+def test_decoder_stays_small():
+    from hyperthumb.model import parameter_counts
+
+    assert parameter_counts(small_model())["decoder"] < 600_000
