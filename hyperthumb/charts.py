@@ -1,0 +1,43 @@
+"""Plotly figures shared by the app, `evaluate` and `curves`: one colour per method, always."""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import plotly.graph_objects as go
+
+METHOD_COLOURS = {
+    "rdbunet": "#1f77b4",
+    "transformer": "#d62728",
+    "bicubic-jpeg-sr": "#2ca02c",
+    "bicubic-jpeg": "#7f7f7f",
+}
+METRIC_LABELS = {
+    "psnr_hr": "HR PSNR (dB)", "psnr_hr_y": "HR PSNR, Y (dB)", "psnr_lr": "thumbnail PSNR (dB)",
+    "ssim_hr": "HR SSIM", "lpips_rgb": "LPIPS-RGB", "lpips_y": "LPIPS-Y", "bpp": "bpp",
+}
+
+
+def rate_distortion_figure(rows: Iterable[dict], metric: str = "psnr_hr", highlight: Optional[dict] = None,
+                           title: str = "Rate-distortion") -> go.Figure:
+    """rows: dicts with `method`, `bpp` and `metric`; one line per method, sorted by bpp.
+    `highlight` (a row) is marked with a star: the point the user is looking at."""
+    by_method: dict[str, list[dict]] = {}
+    for row in rows:
+        if row.get(metric) is not None:
+            by_method.setdefault(row["method"], []).append(row)
+    figure = go.Figure()
+    for method, points in by_method.items():
+        points = sorted(points, key=lambda r: r["bpp"])
+        figure.add_trace(go.Scatter(
+            x=[p["bpp"] for p in points], y=[p[metric] for p in points], mode="lines+markers", name=method,
+            line={"color": METHOD_COLOURS.get(method)},
+            hovertemplate=f"{method}<br>%{{x:.3f}} bpp<br>%{{y:.3f}}<extra></extra>"))
+    if highlight is not None and highlight.get(metric) is not None:
+        figure.add_trace(go.Scatter(
+            x=[highlight["bpp"]], y=[highlight[metric]], mode="markers", name="this result",
+            marker={"symbol": "star", "size": 16, "color": METHOD_COLOURS.get(highlight.get("method"), "black"),
+                    "line": {"width": 1, "color": "black"}}))
+    figure.update_layout(title=title, xaxis_title="bits per HR pixel (bpp)",
+                         yaxis_title=METRIC_LABELS.get(metric, metric), template="plotly_white",
+                         legend={"orientation": "h", "y": -0.2})
+    return figure
