@@ -34,8 +34,8 @@ class HyperThumbConfig:
     scale: int = 4
     qpm_hidden: int = 128
     # Rate trade-off range covered by one checkpoint; t in [-1, 1] maps log-linearly onto it.
-    lambda_min: float = 0.003
-    lambda_max: float = 0.3
+    lambda_min: float = 0.01
+    lambda_max: float = 1.0
 
     @property
     def hr_multiple(self) -> int:
