@@ -9,6 +9,9 @@ from PIL import Image, ImageDraw, ImageFilter
 from hyperthumb.codec import HyperThumbCodec
 from hyperthumb.model import HyperThumbConfig, HyperThumbModel
 
+# Test tensors are small: one thread beats two, and does not fight the training runs for the cores.
+torch.set_num_threads(1)
+
 SMALL_ENCODERS = {
     "rdbunet": {"features": 8, "growth": 8, "dense_layers": 2, "blocks_per_level": 1},
     "transformer": {"features": 8, "embed_dim": 16, "depth": 2, "heads": 2, "window": 4},

@@ -1,0 +1,152 @@
+"""Model cards: a checkpoint folder's README.md in the Hub's format, written from what the training
+recorded (config.json, training_state.json, train_log.csv) so every figure in it is traceable."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Optional, Union
+
+from huggingface_hub import ModelCardData
+
+from .checkpoint import CONFIG_NAME
+from .cli import build_parser
+from .curves import read_log
+from .data import list_images
+from .errors import InvalidImageError
+from .methods import _CHECKPOINT_OF, BASELINE
+from .model import HyperThumbConfig, HyperThumbModel, parameter_counts
+from .train import STATE_NAME, TrainOptions
+
+CARD_NAME = "README.md"
+PAPER_STEPS = 1_800_000
+_TAGS = ["image-compression", "jpeg", "image-rescaling", "super-resolution", "hyperthumbnail"]
+_METHOD_OF = {checkpoint: method for method, checkpoint in _CHECKPOINT_OF.items()}
+_EVALUATION_COLUMNS = [("target_bpp", "target bpp", 2), ("bpp", "bpp", 4), ("psnr_hr", "HR PSNR (dB)", 2),
+                       ("psnr_hr_y", "HR PSNR Y (dB)", 2), ("psnr_lr", "thumbnail PSNR (dB)", 2),
+                       ("ssim_hr", "SSIM", 4), ("lpips_rgb", "LPIPS-RGB", 4), ("lpips_y", "LPIPS-Y", 4)]
+PathLike = Union[str, os.PathLike]
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _train_arguments(commands: list[str]) -> Optional[argparse.Namespace]:
+    """The last recorded `python -m hyperthumb train ...` command, parsed as the CLI parsed it."""
+    for command in reversed(commands):
+        words = shlex.split(command)
+        if "train" in words:
+            return build_parser().parse_args(words[words.index("train"):])
+    return None
+
+
+def _data_line(role: str, folder: Optional[str]) -> str:
+    if folder is None:
+        return f"- {role}: not recorded"
+    try:
+        count = f"{len(list_images(folder))} photos"
+    except InvalidImageError:
+        count = "folder not present where this card was written"
+    licenses = Path(folder).parent / "LICENSES.md"
+    credit = f", licenses and credits in `{licenses}`" if licenses.is_file() else ""
+    return f"- {role}: `{folder}` ({count}{credit})"
+
+
+def _figure(value: Union[str, float, None], digits: int) -> str:
+    return f"{float(value):.{digits}f}" if value not in (None, "") else "-"
+
+
+def _evaluation_section(summary: Path, method: str) -> list[str]:
+    with summary.open(newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["method"] == method]
+    if not rows:
+        return ["## Evaluation", "", f"`{summary}` has no rows for `{method}`.", ""]
+    lines = ["## Evaluation", "",
+             f"`python -m hyperthumb evaluate`, mean over {rows[0]['images']} images ({summary}):", "",
+             "| " + " | ".join(title for _, title, _ in _EVALUATION_COLUMNS) + " |",
+             "|" + "---|" * len(_EVALUATION_COLUMNS)]
+    lines += ["| " + " | ".join(_figure(row[key], digits) for key, _, digits in _EVALUATION_COLUMNS) + " |"
+              for row in rows]
+    lines += ["", f"Bjontegaard delta against `{BASELINE}` (HR PSNR): BD-PSNR {_figure(rows[0]['bd_psnr_db'], 2)} dB, "
+                  f"BD-rate {_figure(rows[0]['bd_rate_pct'], 1)} %.", ""]
+    return lines
+
+
+def _about(name: str, encoder: str) -> str:
+    if encoder == "bicubic":
+        return (f"`{name}` is the `bicubic-jpeg-sr` baseline of HyperThumb: a bicubic 4x thumbnail stored as a JPEG "
+                "with the standard tables, restored by HyperThumb's decoder trained on such files. It has no "
+                "learned encoder; it shows how much of the gain is the decoder's alone.")
+    return (f"`{name}` is HyperThumb with the `{encoder}` encoder: a photo becomes an ordinary JPEG thumbnail, 4x "
+            "smaller per side, from which the decoder restores the full-resolution photo (HyperThumbnail, Qi et "
+            "al., CVPR 2023, arXiv 2304.01064).")
+
+
+def _validation_section(log: list[dict]) -> list[str]:
+    if not log:
+        return []
+    last = log[-1]
+    keys = (("bpp", 4), ("psnr_hr", 2), ("psnr_lr", 2), ("lpips_rgb", 4), ("lpips_y", 4))
+    return ["## Validation (last row of train_log.csv)", "",
+            f"Centre crops of up to {TrainOptions.val_crop} px of each validation photo, encoded at the middle "
+            f"rate setting (t = {TrainOptions.val_rate_t}), at step {int(last['step']):,}:", "",
+            "| bpp | HR PSNR (dB) | thumbnail PSNR (dB) | LPIPS-RGB | LPIPS-Y |", "|---|---|---|---|---|",
+            "| " + " | ".join(_figure(last[key], digits) for key, digits in keys) + " |", ""]
+
+
+def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> str:
+    """The README.md text for the checkpoint in `folder` (with evaluation figures from `summary`)."""
+    folder = Path(folder)
+    name = folder.name
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    state_path = folder / STATE_NAME
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {"commands": []}
+    args = _train_arguments(state["commands"])
+    model_config = HyperThumbConfig.from_dict(
+        {k: v for k, v in config.items() if k in HyperThumbConfig.__dataclass_fields__})
+    counts = parameter_counts(HyperThumbModel(model_config))
+    steps, seconds = config.get("trained_steps", 0), config.get("train_seconds", 0.0)
+    machine = state.get("device", "a machine not recorded")
+    size = {"paper": "the paper's full-size configuration (`--preset paper`)",
+            "cpu": "a reduced configuration for a CPU (`--preset cpu`; the paper's size is `--preset paper`)"
+            }.get(args.preset if args else None, "a configuration whose preset was not recorded")
+    recipe = (f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g}; loss HR L1 + "
+              f"{args.thumbnail_weight:g} x thumbnail MSE against bicubic (the paper: 0.6) + rate weight x bpp"
+              if args else "batches and loss weights not recorded")
+    front = ModelCardData(license="mit", library_name="hyperthumb", pipeline_tag="image-to-image",
+                          tags=[*_TAGS, config["encoder"]]).to_yaml()
+    lines = ["---", front, "# datasets: none on the Hub; the training photos are listed under Training data", "---",
+             "", f"# HyperThumb `{name}`", "", _about(name, config["encoder"]), "",
+             "```python", "import hyperthumb",
+             f"codec = hyperthumb.load_model({name!r})  # or set HYPERTHUMB_HUB_REPO=<this repo>",
+             "thumb = codec.encode('photo.jpg', target_bpp=0.3)", "photo = hyperthumb.decode(thumb.jpeg)", "```", "",
+             f"Encoder options: `{json.dumps(config['encoder_options'])}`. Parameters: "
+             + ", ".join(f"{part} {count / 1e6:.3f} M" for part, count in counts.items()) + ".", "",
+             "## Honest scope", "",
+             f"This is {size}, trained for {steps:,} steps ({_duration(seconds)} of training) on {machine}: far "
+             f"shorter than the paper's {PAPER_STEPS:,} steps of batch 16 on 256x256 patches on a GPU. Expect it "
+             "to trail the paper's figures.", "",
+             "## Training data", "",
+             _data_line("training", args.data if args else None),
+             _data_line("validation", args.val if args else None), "",
+             "## Training", "",
+             f"- steps: {steps:,}; wall time: {_duration(seconds)} ({seconds:.0f} s of training steps)",
+             f"- machine: {machine}",
+             f"- {recipe}, with the rate weight sampled per batch so one checkpoint covers the whole bpp range",
+             "- exact command(s), one per run (later runs resume):", "", "```",
+             *(state["commands"] or ["not recorded"]), "```", "",
+             *_validation_section(read_log(folder))]
+    if summary is not None:
+        lines += _evaluation_section(Path(summary), _METHOD_OF.get(name, name))
+    return "\n".join(lines)
+
+
+def write_model_card(folder: PathLike, summary: Optional[PathLike] = None) -> Path:
+    path = Path(folder) / CARD_NAME
+    path.write_text(model_card(folder, summary))
+    return path

@@ -1,0 +1,72 @@
+"""Training: the loss falls, the log has its columns, a resumed run continues the step count, and
+the curves page draws the log."""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hyperthumb.curves import read_log, write_curves
+from hyperthumb.image_io import to_tensor
+from hyperthumb.metrics import lpips_available
+from hyperthumb.train import LOG_COLUMNS, LOG_NAME, STATE_NAME, TrainOptions, loss_terms, train
+from tests.conftest import photo_like, small_model
+
+
+def test_loss_falls_over_a_few_dozen_steps():
+    torch.manual_seed(0)
+    model = small_model("rdbunet")
+    hr = to_tensor(photo_like(64, 64, seed=1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(40):
+        loss, _, _ = loss_terms(model, hr, torch.zeros(1), thumbnail_weight=0.6)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+
+
+@pytest.fixture(scope="module")
+def trained_twice(tmp_path_factory) -> Path:
+    """3 steps, then 2 more resumed, on two 160x128 photos; validated every 2 steps on a third."""
+    root = tmp_path_factory.mktemp("training")
+    for folder, seeds in (("data", (0, 1)), ("val", (2,))):
+        (root / folder).mkdir()
+        for seed in seeds:
+            photo_like(160, 128, seed=seed).save(root / folder / f"photo{seed}.png")
+    options = TrainOptions(encoder="rdbunet", data=str(root / "data"), val=str(root / "val"), out=str(root / "run"),
+                           steps=3, batch=2, patch=64, val_every=2, command="first run")
+    train(options)
+    train(replace(options, steps=2, command="resumed run"))
+    return root / "run"
+
+
+def test_log_has_the_columns_and_resume_continues_the_steps(trained_twice):
+    with (trained_twice / LOG_NAME).open(newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames == LOG_COLUMNS
+    assert [int(r["step"]) for r in rows] == [0, 2, 3, 4, 5]  # start, every 2 steps, end of each run
+    seconds = [float(r["seconds"]) for r in rows]
+    assert seconds == sorted(seconds)
+    assert all(float(r["bpp"]) > 0 and float(r["psnr_hr"]) > 0 and float(r["psnr_lr"]) > 0 for r in rows)
+    assert all((r["lpips_rgb"] != "") == lpips_available() for r in rows)
+    state = json.loads((trained_twice / STATE_NAME).read_text())
+    assert state["step"] == 5 and state["commands"] == ["first run", "resumed run"]
+    assert json.loads((trained_twice / "config.json").read_text())["trained_steps"] == 5
+
+
+def test_curves_page_draws_every_run(trained_twice, tmp_path):
+    other = tmp_path / "transformer"
+    other.mkdir()
+    (other / LOG_NAME).write_text((trained_twice / LOG_NAME).read_text())
+    page = write_curves([trained_twice, other], tmp_path / "curves.html").read_text()
+    assert "plotly" in page and '"name":"run"' in page and '"name":"transformer"' in page
+    assert len(read_log(other)) == 5
