@@ -1,0 +1,46 @@
+"""The real app, served on a free local port for the app and browser tests.
+
+Small random-weight models stand in for the trained checkpoints: these tests check the app (its
+events, files, errors and label store), not the training, and must not depend on which checkpoint
+is on disk. Everything else is the real code path, from the upload to the SQLite file.
+"""
+from __future__ import annotations
+
+import socket
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import hyperthumb
+from hyperthumb.codec import HyperThumbCodec
+from tests.conftest import small_model
+
+
+@lru_cache(maxsize=None)
+def _small_codec(encoder: str, source, device: str) -> HyperThumbCodec:
+    return HyperThumbCodec(small_model(encoder), name=encoder, device=device)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_app(labels_db: Path) -> Iterator[str]:
+    """Yields the URL of the app, its labels going to `labels_db`."""
+    import app
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hyperthumb, "_cached_model", _small_codec)
+        demo = app.build_demo(str(labels_db))
+        port = free_port()
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        try:
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            demo.close()
