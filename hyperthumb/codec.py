@@ -2,11 +2,15 @@
 
 The model's modules run exactly as in training; only the rounding is exact and the tables are
 integers. The target bpp is met on the written file by bisection over the rate setting t.
+Large photos run in overlapping tiles (`tiling.py`): the encoder on the HR grid, the decoder on the
+thumbnail's block grid. The QPM still sees the statistics of the whole thumbnail, so one pair of
+tables serves the whole file, and the restored photo is written straight into a uint8 buffer.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Optional, Union
 
@@ -16,16 +20,20 @@ from PIL import Image
 
 from . import jpeg_sim
 from .errors import InvalidThumbnailError
-from .image_io import ImageSource, load_image, to_image, to_tensor
+from .image_io import ImageSource, load_image, to_tensor
 from .jpeg_file import ThumbnailMarker, read_thumbnail, write_thumbnail
-from .model import HyperThumbModel
+from .model import BLOCK_GRID, HyperThumbModel
 from .qpm import dct_statistics
 from .resize import pad_to_multiple
+from .runtime import Runtime
+from .tiling import Window, run_tiled
 
 BPP_TOLERANCE = 0.05  # relative: what "hits the target" means
 _SEARCH_RANGE = (-3.0, 3.0)  # beyond the trained [-1, 1]: the QPM's gain keeps extrapolating
 _SEARCH_STEPS = 18
 _MAX_COEFFICIENT = 2047  # baseline JPEG, 8-bit samples
+DEFAULT_TILE = 2048  # largest HR tile side; photos up to 2048 * 2048 pixels run whole
+DEFAULT_HALO = 128  # HR context on inner tile sides (4 JPEG blocks): > 50 dB seams, random weights
 
 
 @dataclass
@@ -54,27 +62,67 @@ def _read_source(source: Union[bytes, str, os.PathLike]) -> bytes:
     if isinstance(source, (bytes, bytearray)):
         return bytes(source)
     path = Path(source)
+    if not path.exists():
+        raise InvalidThumbnailError(f"no such file: {path}")
     if not path.is_file():
         raise InvalidThumbnailError(f"{path} is not a file")
-    return path.read_bytes()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidThumbnailError(f"{path} cannot be read ({exc.strerror or exc})") from None
 
 
 class HyperThumbCodec:
-    """A trained model bound to one device, with file-level `encode` and `decode`."""
+    """A trained model bound to one device, with file-level `encode` and `decode`.
 
-    def __init__(self, model: HyperThumbModel, name: Optional[str] = None, device: Union[str, torch.device] = "cpu"):
+    `tile` is the largest HR tile side (a multiple of 32); photos of more than tile * tile pixels
+    run in tiles, others whole. None never tiles. `runtime` sets precision, layout, compilation
+    and tile batching (default: the measured best for the device).
+    """
+
+    def __init__(self, model: HyperThumbModel, name: Optional[str] = None, device: Union[str, torch.device] = "cpu",
+                 tile: Optional[int] = DEFAULT_TILE, halo: int = DEFAULT_HALO, runtime: Optional[Runtime] = None):
+        multiple = model.config.hr_multiple
+        if tile is not None and (tile % multiple or tile < 4 * halo):
+            raise ValueError(f"tile {tile} must be a multiple of {multiple} and at least {4 * halo}")
+        if halo % multiple:
+            raise ValueError(f"halo {halo} must be a multiple of {multiple}")
         self.model = model.eval().to(device)
         self.name = name or model.config.encoder
         self.device = torch.device(device)
+        self.tile, self.halo = tile, halo
+        self.runtime = runtime or Runtime.for_device(self.device)
+        self._encoder = self.runtime.prepare(self.model.encoder)
+        self._decoder = self.runtime.prepare(self.model.decoder)
 
     @property
     def scale(self) -> int:
         return self.model.config.scale
 
+    def _tile_for(self, hr_height: int, hr_width: int) -> Optional[int]:
+        """The HR tile side for a photo of this size, or None to run it whole."""
+        if self.tile is None or hr_height * hr_width <= self.tile * self.tile:
+            return None
+        return self.tile
+
     @torch.inference_mode()
     def encode_thumbnail_tensor(self, hr: torch.Tensor) -> torch.Tensor:
-        """Padded HR (1,3,H,W) -> thumbnail (1,3,H/s,W/s) before JPEG."""
-        return self.model.encoder(hr.to(self.device))
+        """Padded HR (N,3,H,W) -> thumbnail (N,3,H/s,W/s) before JPEG, in fp32."""
+        return self._encoder(self.runtime.layout(hr.to(self.device))).float()
+
+    def _encode_pixels(self, photo: np.ndarray) -> torch.Tensor:
+        """uint8 photo (H,W,3) -> thumbnail (1,3,h,w) of the padded photo, tile by tile."""
+        multiple = self.model.config.hr_multiple
+        size = tuple(-(-side // multiple) * multiple for side in photo.shape[:2])
+        thumbnail = np.empty((size[0] // self.scale, size[1] // self.scale, 3), np.float32)
+
+        def run(windows: list[Window]) -> torch.Tensor:
+            crops = [pad_to_multiple(to_tensor(photo[window.slices()]), multiple) for window in windows]
+            return self.encode_thumbnail_tensor(torch.cat(crops))
+
+        run_tiled(run, size, thumbnail, Fraction(1, self.scale), self._tile_for(*size), self.halo, multiple,
+                  self.runtime.batch)
+        return torch.from_numpy(thumbnail).permute(2, 0, 1).unsqueeze(0).contiguous().to(self.device)
 
     @torch.inference_mode()
     def encode(self, image: ImageSource, target_bpp: Optional[float] = 0.3, rate_t: Optional[float] = None,
@@ -84,10 +132,10 @@ class HyperThumbCodec:
             raise ValueError("give target_bpp or rate_t")
         if target_bpp is not None and not 0 < target_bpp < 24:
             raise ValueError(f"target bpp must be positive and below 24, got {target_bpp}")
-        photo = load_image(image)
-        width, height = photo.size
-        hr = pad_to_multiple(to_tensor(photo), self.model.config.hr_multiple)
-        thumbnail = self.encode_thumbnail_tensor(hr)
+        photo = np.asarray(load_image(image))
+        height, width = photo.shape[:2]
+        thumbnail = self._encode_pixels(photo)
+        del photo
         if progress:
             progress(0.5)
         coefficients = jpeg_sim.image_to_coefficients(thumbnail)
@@ -135,7 +183,14 @@ class HyperThumbCodec:
 
     @torch.inference_mode()
     def restore_tensor(self, dequantized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.restore(dequantized.to(self.device))
+        """`model.restore` on the runtime's fast path: the JPEG decode stays fp32 (exact pixels),
+        only the decoder network runs under autocast. Returns (decoded thumbnail, restored HR)."""
+        dequantized = dequantized.to(self.device)
+        decoded = jpeg_sim.coefficients_to_image(dequantized)
+        channels = jpeg_sim.coefficients_as_channels(dequantized)
+        with self.runtime.autocast(self.device):
+            restored = self._decoder(self.runtime.layout(channels), self.runtime.layout(decoded))
+        return decoded, restored.float()
 
     @torch.inference_mode()
     def decode(self, source: Union[bytes, str, os.PathLike]) -> Image.Image:
@@ -149,6 +204,16 @@ class HyperThumbCodec:
             raise InvalidThumbnailError(f"thumbnail scale {marker.scale} does not match the model's {self.scale}")
         tables = np.stack([parsed.luma_table, parsed.chroma_table, parsed.chroma_table])
         dequantized = (torch.from_numpy(parsed.coefficients.astype(np.float32))
-                       * torch.from_numpy(tables.astype(np.float32))[:, None, None])
-        _, restored = self.restore_tensor(dequantized.unsqueeze(0))
-        return to_image(restored[..., :marker.height, :marker.width])
+                       * torch.from_numpy(tables.astype(np.float32))[:, None, None]).unsqueeze(0)
+        size = (dequantized.shape[2] * BLOCK_GRID, dequantized.shape[3] * BLOCK_GRID)
+        restored = np.empty((marker.height, marker.width, 3), np.uint8)
+
+        def run(windows: list[Window]) -> torch.Tensor:
+            blocks = torch.cat([dequantized[:, :, rows, cols] for rows, cols in
+                                (window.slices(BLOCK_GRID) for window in windows)])
+            return self.restore_tensor(blocks)[1]
+
+        tile = self._tile_for(size[0] * self.scale, size[1] * self.scale)
+        run_tiled(run, size, restored, Fraction(self.scale), tile and tile // self.scale, self.halo // self.scale,
+                  BLOCK_GRID, self.runtime.batch)
+        return Image.fromarray(restored, "RGB")

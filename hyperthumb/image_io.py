@@ -43,7 +43,7 @@ def _to_8bit_rgb(image: Image.Image) -> Image.Image:
         image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     if image.mode == "P":
         image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "RGB" and "transparency" in image.info):
+    if image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
@@ -56,14 +56,14 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
     Raises InvalidImageError for anything that is not a decodable image of a usable size.
     """
     try:
-        image = _open(source)
-        width, height = image.size
-        if width * height > max_pixels:
-            raise InvalidImageError(
-                f"the image is {width}x{height} ({width * height / 1e6:.0f} MP), over the limit "
-                f"of {max_pixels / 1e6:.0f} MP")
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # our own limit decides; Pillow's hard limit still raises
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = _open(source)
+            width, height = image.size
+            if width * height > max_pixels:
+                raise InvalidImageError(
+                    f"the image is {width}x{height} ({width * height / 1e6:.0f} MP), over the limit "
+                    f"of {max_pixels / 1e6:.0f} MP")
             image.load()
             image = ImageOps.exif_transpose(image)
             image = _to_8bit_rgb(image)
@@ -79,15 +79,10 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
     return image
 
 
-def to_tensor(image: Image.Image):
-    """PIL RGB -> float tensor (1,3,H,W) in [0,1]."""
+def to_tensor(image: Union[Image.Image, np.ndarray]):
+    """PIL RGB or uint8 array (H,W,3) -> float tensor (1,3,H,W) in [0,1]."""
     import torch
 
     array = np.asarray(image, dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
-
-def to_image(tensor) -> Image.Image:
-    """Float tensor (1,3,H,W) or (3,H,W) in [0,1] -> PIL RGB, rounded."""
-    array = tensor.detach().float().squeeze(0).clamp(0, 1).mul(255).round().byte().permute(1, 2, 0)
-    return Image.fromarray(array.cpu().numpy(), "RGB")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 import tempfile
 import warnings
@@ -25,6 +26,8 @@ FORMAT_VERSION = 1
 _APP11 = b"\xff\xeb"
 _MARKER_ID = b"HyperThumb\x00"
 _MAX_MARKER_BYTES = 1024
+# The name picks a checkpoint folder or Hub subfolder: no separators, no "..".
+_MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,16 @@ class ThumbnailMarker:
     def from_payload(cls, payload: bytes) -> "ThumbnailMarker":
         try:
             fields = json.loads(payload[len(_MARKER_ID):].decode())
-            marker = cls(encoder=str(fields["encoder"]), scale=int(fields["scale"]),
-                         width=int(fields["width"]), height=int(fields["height"]),
-                         version=int(fields["v"]))
+            numbers = {key: fields[key] for key in ("v", "scale", "width", "height")}
+            encoder = fields["encoder"]
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise InvalidThumbnailError(f"the HyperThumb marker is damaged ({exc})") from None
+        if not all(type(value) is int for value in numbers.values()):
+            raise InvalidThumbnailError("the HyperThumb marker is damaged (sizes must be integers)")
+        if not isinstance(encoder, str) or not _MODEL_NAME.fullmatch(encoder):
+            raise InvalidThumbnailError("the HyperThumb marker names no valid model")
+        marker = cls(encoder=encoder, scale=numbers["scale"], width=numbers["width"], height=numbers["height"],
+                     version=numbers["v"])
         if marker.version != FORMAT_VERSION:
             raise InvalidThumbnailError(
                 f"thumbnail format version {marker.version} is not supported (expected {FORMAT_VERSION})")
@@ -130,6 +138,8 @@ def read_thumbnail(jpeg: bytes) -> ThumbnailFile:
     if not jpeg:
         raise InvalidThumbnailError("the thumbnail file is empty")
     marker = find_marker(jpeg)
+    if not jpeg.endswith(b"\xff\xd9"):  # whatever Pillow's global LOAD_TRUNCATED_IMAGES says
+        raise InvalidThumbnailError("the thumbnail JPEG is truncated (no end-of-image marker)")
     expected_w = -(-marker.width // (marker.scale * 8)) * 8
     expected_h = -(-marker.height // (marker.scale * 8)) * 8
     try:
