@@ -1,9 +1,9 @@
 """Quantization Prediction Module: one luma and one chroma table per image, conditioned on rate.
 
 From the image's own DCT statistics (mean magnitude per component and frequency, pooled over all
-blocks) and the normalised rate trade-off `t` in [-1, 1], an MLP predicts log-tables. A learned,
-always-positive gain on `t` keeps the tables monotone in `t`, so one checkpoint spans the whole
-rate range and a bisection on `t` reaches a target bpp.
+blocks) and the normalised rate trade-off `t` in [-1, 1], an MLP predicts the shape of the log-tables; a learned,
+always-positive gain on `t` scales the whole table, so tables are monotone in `t`, one checkpoint
+spans the whole rate range and a bisection on `t` reaches a target bpp.
 """
 from __future__ import annotations
 
@@ -50,8 +50,10 @@ class QuantizationTablePredictor(nn.Module):
         """Returns (luma, chroma) tables (N,64), continuous, strictly inside (1, 255)."""
         t = rate_t.reshape(-1, 1).to(statistics)
         log_table = self.base_log_table + self.mlp(torch.cat([statistics, t], dim=1))
-        log_table = log_table + F.softplus(self.raw_gain) * t
-        # A smooth squash into (log 1, log 255) keeps gradients alive at the baseline limits.
+        # The image-adaptive shape is squashed smoothly into (log 1, log 255); the rate gain acts
+        # after the squash, so t scales every entry and no entry can saturate out of rate control.
         mid = _LOG_MAX_TABLE / 2
-        tables = torch.exp(mid + mid * torch.tanh((log_table - mid) / mid))
+        shape = mid + mid * torch.tanh((log_table - mid) / mid)
+        tables = torch.exp(shape + F.softplus(self.raw_gain) * t)
+        tables = tables + (tables.clamp(1.0, 255.0) - tables).detach()  # baseline range, gradient kept
         return tables[:, :64], tables[:, 64:]
