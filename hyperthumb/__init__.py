@@ -43,9 +43,9 @@ def load_model(encoder: str, source: Optional[Union[str, os.PathLike]] = None,
 
 def decode(source: Union[bytes, str, os.PathLike], device: Optional[str] = None) -> Image.Image:
     """Restores the HR photo from a HyperThumb JPEG, using the model its marker names."""
-    from .codec import _read_source
+    from .codec import read_thumbnail_bytes
 
-    jpeg = _read_source(source)
+    jpeg = read_thumbnail_bytes(source)
     if not jpeg:
         raise InvalidThumbnailError("the thumbnail file is empty")
     return load_model(find_marker(jpeg).encoder, device=device).decode(jpeg)

@@ -58,7 +58,8 @@ class Thumbnail:
         Path(path).write_bytes(self.jpeg)
 
 
-def _read_source(source: Union[bytes, str, os.PathLike]) -> bytes:
+def read_thumbnail_bytes(source: Union[bytes, str, os.PathLike]) -> bytes:
+    """Bytes as given, or a file's bytes; a missing or unreadable path is an InvalidThumbnailError."""
     if isinstance(source, (bytes, bytearray)):
         return bytes(source)
     path = Path(source)
@@ -195,7 +196,7 @@ class HyperThumbCodec:
     @torch.inference_mode()
     def decode(self, source: Union[bytes, str, os.PathLike]) -> Image.Image:
         """HyperThumb JPEG (bytes or path) -> the restored HR photo at its original size."""
-        parsed = read_thumbnail(_read_source(source))
+        parsed = read_thumbnail(read_thumbnail_bytes(source))
         marker = parsed.marker
         if marker.encoder != self.name:
             raise InvalidThumbnailError(

@@ -20,7 +20,7 @@ from .metrics import lpips_distance, psnr, psnr_y, ssim, thumbnail_psnr
 
 METHODS = ("rdbunet", "transformer", "bicubic-jpeg-sr", "bicubic-jpeg")
 BASELINE = "bicubic-jpeg"
-_CHECKPOINT_OF = {"rdbunet": "rdbunet", "transformer": "transformer", "bicubic-jpeg-sr": "bicubic-sr"}
+CHECKPOINT_OF_METHOD = {"rdbunet": "rdbunet", "transformer": "transformer", "bicubic-jpeg-sr": "bicubic-sr"}
 
 
 @dataclass
@@ -72,9 +72,9 @@ def run_method(method: str, photo: Image.Image, target_bpp: float, device: Optio
     """Encodes `photo` (upright 8-bit RGB, see image_io.load_image) at `target_bpp` and restores it."""
     if method == BASELINE:
         return bicubic_jpeg(photo, target_bpp)
-    if method not in _CHECKPOINT_OF:
+    if method not in CHECKPOINT_OF_METHOD:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    codec = load_model(_CHECKPOINT_OF[method], device=device)
+    codec = load_model(CHECKPOINT_OF_METHOD[method], device=device)
     started = time.perf_counter()
     thumb = codec.encode(photo, target_bpp=target_bpp)
     encoded = time.perf_counter()

@@ -17,14 +17,14 @@ from .cli import build_parser
 from .curves import read_log
 from .data import list_images
 from .errors import InvalidImageError
-from .methods import _CHECKPOINT_OF, BASELINE
+from .methods import BASELINE, CHECKPOINT_OF_METHOD
 from .model import HyperThumbConfig, HyperThumbModel, parameter_counts
 from .train import STATE_NAME, TrainOptions
 
 CARD_NAME = "README.md"
 PAPER_STEPS = 1_800_000
 _TAGS = ["image-compression", "jpeg", "image-rescaling", "super-resolution", "hyperthumbnail"]
-_METHOD_OF = {checkpoint: method for method, checkpoint in _CHECKPOINT_OF.items()}
+_METHOD_OF = {checkpoint: method for method, checkpoint in CHECKPOINT_OF_METHOD.items()}
 _EVALUATION_COLUMNS = [("target_bpp", "target bpp", 2), ("bpp", "bpp", 4), ("psnr_hr", "HR PSNR (dB)", 2),
                        ("psnr_hr_y", "HR PSNR Y (dB)", 2), ("psnr_lr", "thumbnail PSNR (dB)", 2),
                        ("ssim_hr", "SSIM", 4), ("lpips_rgb", "LPIPS-RGB", 4), ("lpips_y", "LPIPS-Y", 4)]
