@@ -62,7 +62,8 @@ def _lpips_weights(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
 
-    print(evaluate(args.inputs, args.bpp, args.out, methods=args.methods, max_side=args.max_side, device=args.device))
+    print(evaluate(args.inputs, args.bpp, args.out, methods=args.methods, max_side=args.max_side, device=args.device,
+                   jobs=args.jobs))
     print(f"results.csv, summary.csv, summary.txt and rd.html in {args.out}")
 
 
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for results.csv, summary.csv and rd.html")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--max-side", type=int, help="shrink photos whose longer side exceeds this first")
+    p.add_argument("--jobs", type=int, default=1, help="photos evaluated at once, one process each")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_evaluate)
 
