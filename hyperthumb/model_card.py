@@ -115,8 +115,9 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> str:
     size = {"paper": "the paper's full-size configuration (`--preset paper`)",
             "cpu": "a reduced configuration for a CPU (`--preset cpu`; the paper's size is `--preset paper`)"
             }.get(args.preset if args else None, "a configuration whose preset was not recorded")
-    recipe = (f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g}; loss HR L1 + "
-              f"{args.thumbnail_weight:g} x thumbnail MSE against bicubic (the paper: 0.6) + rate weight x bpp"
+    recipe = (f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g} (encoder "
+              f"{args.lr * args.encoder_lr_scale:g}); loss HR L1 + {args.thumbnail_weight:g} x thumbnail MSE against "
+              "bicubic (the paper: 0.6) + rate weight x estimated bpp (its gradient trains the tables, not the encoder)"
               if args else "batches and loss weights not recorded")
     front = ModelCardData(license="mit", library_name="hyperthumb", pipeline_tag="image-to-image",
                           tags=[*_TAGS, config["encoder"]]).to_yaml()
