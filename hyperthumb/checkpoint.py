@@ -32,7 +32,7 @@ def save_checkpoint(model: HyperThumbModel, folder: Union[str, os.PathLike], ext
     save_file(state, str(folder / WEIGHTS_NAME))
 
 
-def _read_checkpoint(config_path: Path, weights_path: Path) -> HyperThumbModel:
+def read_checkpoint(config_path: Path, weights_path: Path) -> HyperThumbModel:
     fields = json.loads(config_path.read_text())
     known = set(HyperThumbConfig.__dataclass_fields__)
     model = HyperThumbModel(HyperThumbConfig.from_dict({k: v for k, v in fields.items() if k in known}))
@@ -84,4 +84,4 @@ def resolve_checkpoint(encoder: str, source: Optional[Union[str, os.PathLike]] =
 
 def load_checkpoint(encoder: str, source: Optional[Union[str, os.PathLike]] = None,
                     device: Union[str, torch.device] = "cpu") -> HyperThumbModel:
-    return _read_checkpoint(*resolve_checkpoint(encoder, source)).to(device)
+    return read_checkpoint(*resolve_checkpoint(encoder, source)).to(device)

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, _read_checkpoint, save_checkpoint
+from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, read_checkpoint, save_checkpoint
 from .codec import HyperThumbCodec
 from .data import PatchSampler, center_crops
 from .metrics import lpips_distance, psnr, thumbnail_psnr
@@ -147,7 +147,7 @@ def train(options: TrainOptions) -> Path:
     state_path = out / STATE_NAME
     resumed = state_path.exists() and (out / WEIGHTS_NAME).exists()
     if resumed:
-        model = _read_checkpoint(out / CONFIG_NAME, out / WEIGHTS_NAME)
+        model = read_checkpoint(out / CONFIG_NAME, out / WEIGHTS_NAME)
         state = json.loads(state_path.read_text())
     else:
         model = HyperThumbModel(HyperThumbConfig(
