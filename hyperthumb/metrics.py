@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
+from .image_io import to_tensor
 from .lpips_weights import load_state_dict
+from .resize import bicubic_downscale, pad_to_multiple
 
 Y_BORDER = 2  # the paper reports Y PSNR with a 2-pixel border crop
 
@@ -39,9 +41,6 @@ def psnr_y(a, b, border: int = Y_BORDER) -> float:
 def thumbnail_psnr(photo, thumbnail, scale: int = 4) -> float:
     """The 'degrade' PSNR: the thumbnail against the bicubic downscale of the photo, over the
     thumbnail pixels that cover the photo (padding excluded)."""
-    from .image_io import to_tensor
-    from .resize import bicubic_downscale, pad_to_multiple
-
     hr = pad_to_multiple(to_tensor(photo), scale * 8)
     reference = bicubic_downscale(hr, scale)[0].permute(1, 2, 0).numpy() * 255.0
     h, w = photo.size[1] // scale, photo.size[0] // scale
