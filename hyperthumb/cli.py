@@ -47,8 +47,11 @@ def _train(args: argparse.Namespace) -> None:
     options = TrainOptions(encoder=args.encoder, data=args.data, val=args.val, out=args.out, preset=args.preset,
                            steps=args.steps, minutes=args.minutes, batch=args.batch, patch=args.patch,
                            lr=args.lr, encoder_lr_scale=args.encoder_lr_scale,
-                           thumbnail_weight=args.thumbnail_weight, val_every=args.val_every,
-                           device=args.device,
+                           thumbnail_weight=args.thumbnail_weight,
+                           thumbnail_floor_db=args.thumbnail_floor_db or None,
+                           thumbnail_floor_weight=args.thumbnail_floor_weight,
+                           rate_t_min=args.rate_t_min, rate_t_max=args.rate_t_max, lr_decay=args.lr_decay,
+                           val_every=args.val_every, val_rate_t=args.val_rate_t, device=args.device,
                            command="python -m hyperthumb " + " ".join(map(shlex.quote, sys.argv[1:])))
     print(f"checkpoint in {train(options)}")
 
@@ -108,6 +111,8 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .train import TrainOptions
+
     parser = argparse.ArgumentParser(prog="python -m hyperthumb", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -143,9 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patch", type=int, default=128)
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--encoder-lr-scale", type=float, default=0.1, help="encoder lr relative to --lr")
-    p.add_argument("--thumbnail-weight", type=float, default=2.0,
+    p.add_argument("--thumbnail-weight", type=float, default=TrainOptions.thumbnail_weight,
                    help="weight of the thumbnail MSE against bicubic (paper: 0.6)")
+    p.add_argument("--thumbnail-floor-db", type=float, default=TrainOptions.thumbnail_floor_db,
+                   help="penalise encoder thumbnails below this PSNR against bicubic (0: no floor)")
+    p.add_argument("--thumbnail-floor-weight", type=float, default=TrainOptions.thumbnail_floor_weight)
+    p.add_argument("--rate-t-min", type=float, default=TrainOptions.rate_t_min,
+                   help="rate settings t are sampled from [min, max]; lower t, higher bpp")
+    p.add_argument("--rate-t-max", type=float, default=TrainOptions.rate_t_max)
+    p.add_argument("--lr-decay", default=TrainOptions.lr_decay, choices=["cosine", "none"],
+                   help="learning-rate schedule over this run's --steps or --minutes")
     p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--val-rate-t", type=float, default=TrainOptions.val_rate_t,
+                   help="rate setting of the validation encodes")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_train)
 

@@ -29,7 +29,7 @@ from .runtime import Runtime
 from .tiling import Window, run_tiled
 
 BPP_TOLERANCE = 0.05  # relative: what "hits the target" means
-_SEARCH_RANGE = (-3.0, 3.0)  # beyond the trained [-1, 1]: the QPM's gain keeps extrapolating
+_SEARCH_RANGE = (-3.0, 3.0)  # training samples t in [-3, 1]; the QPM's gain extrapolates past 1
 _SEARCH_STEPS = 18
 _MAX_COEFFICIENT = 2047  # baseline JPEG, 8-bit samples
 DEFAULT_TILE = 2048  # largest HR tile side; photos up to 2048 * 2048 pixels run whole

@@ -33,7 +33,8 @@ class HyperThumbConfig:
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     scale: int = 4
     qpm_hidden: int = 128
-    # Rate trade-off range covered by one checkpoint; t in [-1, 1] maps log-linearly onto it.
+    # Rate weights at t = -1 and t = 1; the map is log-linear and extends past them (training samples t in
+    # [-3, 1], about 1 down to 0.03 bpp on full-size photos).
     lambda_min: float = 0.01
     lambda_max: float = 1.0
 
@@ -73,7 +74,7 @@ class HyperThumbModel(nn.Module):
         self.decoder = FrequencyAwareDecoder(config.decoder, config.scale)
 
     def rate_lambda(self, rate_t: torch.Tensor) -> torch.Tensor:
-        """Normalised rate t in [-1, 1] -> the rate weight of the loss, log-linearly."""
+        """Rate setting t -> the rate weight of the loss: lambda_min at t = -1, lambda_max at t = 1, log-linear."""
         lo, hi = math.log(self.config.lambda_min), math.log(self.config.lambda_max)
         return torch.exp(lo + (rate_t + 1) / 2 * (hi - lo))
 

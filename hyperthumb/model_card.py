@@ -87,14 +87,15 @@ def _about(name: str, encoder: str) -> str:
             "al., CVPR 2023, arXiv 2304.01064).")
 
 
-def _validation_section(log: list[dict]) -> list[str]:
+def _validation_section(log: list[dict], rate_t: Optional[float]) -> list[str]:
     if not log:
         return []
     last = log[-1]
     keys = (("bpp", 4), ("psnr_hr", 2), ("psnr_lr", 2), ("lpips_rgb", 4), ("lpips_y", 4))
     return ["## Validation (last row of train_log.csv)", "",
-            f"Centre crops of up to {TrainOptions.val_crop} px of each validation photo, encoded at the middle "
-            f"rate setting (t = {TrainOptions.val_rate_t}), at step {int(last['step']):,}:", "",
+            f"Centre crops of up to {TrainOptions.val_crop} px of each validation photo, encoded at "
+            + (f"the rate setting t = {rate_t:g} of the last run" if rate_t is not None else "a rate setting not recorded")
+            + f", at step {int(last['step']):,}:", "",
             "| bpp | HR PSNR (dB) | thumbnail PSNR (dB) | LPIPS-RGB | LPIPS-Y |", "|---|---|---|---|---|",
             "| " + " | ".join(_figure(last[key], digits) for key, digits in keys) + " |", ""]
 
@@ -116,8 +117,12 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> str:
             "cpu": "a reduced configuration for a CPU (`--preset cpu`; the paper's size is `--preset paper`)"
             }.get(args.preset if args else None, "a configuration whose preset was not recorded")
     recipe = (f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g} (encoder "
-              f"{args.lr * args.encoder_lr_scale:g}); loss HR L1 + {args.thumbnail_weight:g} x thumbnail MSE against "
-              "bicubic (the paper: 0.6) + rate weight x estimated bpp (its gradient trains the tables, not the encoder)"
+              f"{args.lr * args.encoder_lr_scale:g}, schedule `{args.lr_decay}` over each run); loss HR L1 + "
+              f"{args.thumbnail_weight:g} x thumbnail MSE against bicubic (the paper: 0.6)"
+              + (f" + {args.thumbnail_floor_weight:g} x the encoder thumbnail's MSE beyond a {args.thumbnail_floor_db:g} dB "
+                 "floor, per patch" if args.thumbnail_floor_db else "")
+              + f" + rate weight x estimated bpp (its gradient trains the tables, not the encoder), with the rate "
+              f"setting t drawn per batch from [{args.rate_t_min:g}, {args.rate_t_max:g}]"
               if args else "batches and loss weights not recorded")
     front = ModelCardData(license="mit", library_name="hyperthumb", pipeline_tag="image-to-image",
                           tags=[*_TAGS, config["encoder"]]).to_yaml()
@@ -138,10 +143,11 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> str:
              "## Training", "",
              f"- steps: {steps:,}; wall time: {_duration(seconds)} ({seconds:.0f} s of training steps)",
              f"- machine: {machine}",
-             f"- {recipe}, with the rate weight sampled per batch so one checkpoint covers the whole bpp range",
-             "- exact command(s), one per run (later runs resume):", "", "```",
+             f"- last run: {recipe}, so one checkpoint covers the whole bpp range",
+             "- exact command(s), one per run (later runs resume; flags spelled out where a default has changed "
+             "since):", "", "```",
              *(state["commands"] or ["not recorded"]), "```", "",
-             *_validation_section(read_log(folder))]
+             *_validation_section(read_log(folder), args.val_rate_t if args else None)]
     if summary is not None:
         lines += _evaluation_section(Path(summary), _METHOD_OF.get(name, name))
     return "\n".join(lines)

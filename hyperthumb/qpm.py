@@ -1,7 +1,7 @@
 """Quantization Prediction Module: one luma and one chroma table per image, conditioned on rate.
 
 From the image's own DCT statistics (mean magnitude per component and frequency, pooled over all
-blocks) and the normalised rate trade-off `t` in [-1, 1], an MLP predicts the shape of the log-tables; a learned,
+blocks) and the rate setting `t` (lower t, finer tables), an MLP predicts the shape of the log-tables; a learned,
 always-positive gain on `t` scales the whole table, so tables are monotone in `t`, one checkpoint
 spans the whole rate range and a bisection on `t` reaches a target bpp.
 """

@@ -15,7 +15,7 @@ def ijg_tables(quality: torch.Tensor) -> torch.Tensor:
 
 
 def quality_of(rate_t: torch.Tensor) -> torch.Tensor:
-    """t in [-1, 1] -> IJG quality 95..5 (higher t, lower rate)."""
+    """t -> IJG quality, 95..5 for t in [-1, 1] (higher t, lower rate); clamped to 1..100 later."""
     return 50 - 45 * rate_t
 
 

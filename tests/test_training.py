@@ -1,5 +1,5 @@
-"""Training: the loss falls, the log has its columns, a resumed run continues the step count, and
-the curves page draws the log."""
+"""Training: the loss falls, the thumbnail floor and the learning-rate schedule act as stated, the
+log has its columns, a resumed run continues the step count, and the curves page draws the log."""
 from __future__ import annotations
 
 import csv
@@ -14,7 +14,9 @@ import torch
 from hyperthumb.curves import read_log, write_curves
 from hyperthumb.image_io import to_tensor
 from hyperthumb.metrics import lpips_available
-from hyperthumb.train import LOG_COLUMNS, LOG_NAME, STATE_NAME, TrainOptions, loss_terms, train
+from hyperthumb.resize import bicubic_downscale
+from hyperthumb.train import (LOG_COLUMNS, LOG_NAME, STATE_NAME, TrainOptions, learning_rate_factor, loss_terms,
+                              train)
 from tests.conftest import photo_like, small_model
 
 
@@ -31,6 +33,32 @@ def test_loss_falls_over_a_few_dozen_steps():
         optimizer.step()
         losses.append(loss.item())
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+
+
+def test_thumbnail_floor_charges_only_the_encoder_departure_past_it():
+    torch.manual_seed(0)
+    model = small_model("rdbunet").eval()
+    hr = to_tensor(photo_like(64, 64, seed=3))
+    t = torch.zeros(1)
+    # A fresh encoder is exactly bicubic: nothing to charge, whatever the floor.
+    assert loss_terms(model, hr, t, 0.6, 60.0, 50.0)[0].item() == pytest.approx(loss_terms(model, hr, t, 0.6)[0].item())
+    with torch.no_grad():
+        for parameter in model.encoder.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+        departure = (model.encoder(hr) - bicubic_downscale(hr, 4)).pow(2).mean().item()
+    assert departure > 1e-4
+    floor_db = -10 * np.log10(departure / 2)  # a floor the thumbnail misses by half its MSE
+    charged = loss_terms(model, hr, t, 0.6, floor_db, 50.0)[0].item() - loss_terms(model, hr, t, 0.6)[0].item()
+    assert charged == pytest.approx(50.0 * departure / 2, rel=1e-3)
+    loose = loss_terms(model, hr, t, 0.6, -10 * np.log10(departure * 2), 50.0)[0].item()
+    assert loose == pytest.approx(loss_terms(model, hr, t, 0.6)[0].item())
+
+
+def test_cosine_schedule_anneals_each_run_to_zero():
+    assert [learning_rate_factor("cosine", p) for p in (0.0, 0.5, 1.0, 1.5)] == pytest.approx([1.0, 0.5, 0.0, 0.0])
+    assert learning_rate_factor("none", 0.7) == 1.0
+    with pytest.raises(ValueError, match="schedule"):
+        learning_rate_factor("step", 0.5)
 
 
 @pytest.fixture(scope="module")
