@@ -13,6 +13,9 @@ import numpy as np
 
 _DEGREE = 3  # a cubic, as in VCEG-M33; curves of fewer than 4 points get the highest degree they allow
 
+NO_OVERLAP = ("undefined: the two curves share no PSNR range (one method's worst quality beats the "
+              "other's best), so there is no interval to average the rate gap over")
+
 
 def _mean_gap(x_ref: np.ndarray, y_ref: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float:
     """Mean of fit_test(x) - fit_ref(x) over the overlap of the two x ranges (NaN if they do not overlap)."""

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .bjontegaard import bd_psnr, bd_rate
+from .bjontegaard import NO_OVERLAP, bd_psnr, bd_rate
 from .charts import METRIC_LABELS, rate_distortion_figure
 from .data import list_images
 from .image_io import load_image
@@ -117,6 +117,8 @@ def format_summary(summary: Sequence[dict], notes: Sequence[str] = (), baseline:
     for method, row in {row["method"]: row for row in summary}.items():  # the deltas are per method
         lines.append(f"  {method:<16} BD-PSNR {cell(row['bd_psnr_db'], 3):>7} dB   "
                      f"BD-rate {cell(row['bd_rate_pct'], 1):>6} %")
+    if any(row["bd_rate_pct"] is None for row in summary):
+        lines.append(f"  BD-rate '-': {NO_OVERLAP}.")
     lines.extend(["", *notes] if notes else [])
     return "\n".join(lines) + "\n"
 

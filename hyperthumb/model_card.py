@@ -12,6 +12,7 @@ from typing import Optional, Union
 
 from huggingface_hub import ModelCardData
 
+from .bjontegaard import NO_OVERLAP
 from .checkpoint import CONFIG_NAME
 from .cli import build_parser
 from .curves import read_log
@@ -72,8 +73,10 @@ def _evaluation_section(summary: Path, method: str) -> list[str]:
              "|" + "---|" * len(_EVALUATION_COLUMNS)]
     lines += ["| " + " | ".join(_figure(row[key], digits) for key, _, digits in _EVALUATION_COLUMNS) + " |"
               for row in rows]
+    rate = rows[0]["bd_rate_pct"]
+    rate_text = f"{_figure(rate, 1)} %" if rate not in (None, "") else NO_OVERLAP
     lines += ["", f"Bjontegaard delta against `{BASELINE}` (HR PSNR): BD-PSNR {_figure(rows[0]['bd_psnr_db'], 2)} dB, "
-                  f"BD-rate {_figure(rows[0]['bd_rate_pct'], 1)} %.", ""]
+                  f"BD-rate {rate_text}.", ""]
     return lines
 
 

@@ -63,3 +63,18 @@ def test_lpips_columns_are_empty_with_a_note_without_its_weights(tmp_path, monke
     _, rows = read_rows(tmp_path / "eval" / "results.csv")
     assert all(r["lpips_rgb"] == "" and r["lpips_y"] == "" and r["psnr_hr"] != "" for r in rows)
     assert evaluate_module.LPIPS_NOTE in text
+
+
+def test_summary_explains_an_undefined_bd_rate():
+    from hyperthumb.bjontegaard import NO_OVERLAP
+    from hyperthumb.evaluate import format_summary
+
+    def row(method: str, bpp: float, psnr: float, bd_rate) -> dict:
+        figures = {key: None for key in SUMMARY_COLUMNS}
+        return {**figures, "method": method, "target_bpp": bpp, "images": 1, "bpp": bpp, "psnr_hr": psnr,
+                "bd_psnr_db": 0.0, "bd_rate_pct": bd_rate}
+
+    overlapping = [row(BASELINE, 0.1, 30.0, 0.0), row("rdbunet", 0.1, 30.5, -10.0)]
+    assert NO_OVERLAP not in format_summary(overlapping)
+    disjoint = [row(BASELINE, 0.1, 30.0, 0.0), row("rdbunet", 0.1, 33.0, None)]
+    assert NO_OVERLAP in format_summary(disjoint)
