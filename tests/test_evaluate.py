@@ -9,7 +9,8 @@ import pytest
 import hyperthumb
 from hyperthumb import checkpoint
 from hyperthumb.checkpoint import save_checkpoint
-from hyperthumb.evaluate import RESULT_COLUMNS, SUMMARY_COLUMNS, evaluate
+from hyperthumb.bjontegaard import NO_OVERLAP
+from hyperthumb.evaluate import RESULT_COLUMNS, SUMMARY_COLUMNS, evaluate, format_summary
 from hyperthumb.methods import BASELINE, METHODS
 from tests.conftest import photo_like, small_model
 
@@ -66,9 +67,6 @@ def test_lpips_columns_are_empty_with_a_note_without_its_weights(tmp_path, monke
 
 
 def test_summary_explains_an_undefined_bd_rate():
-    from hyperthumb.bjontegaard import NO_OVERLAP
-    from hyperthumb.evaluate import format_summary
-
     def row(method: str, bpp: float, psnr: float, bd_rate) -> dict:
         figures = {key: None for key in SUMMARY_COLUMNS}
         return {**figures, "method": method, "target_bpp": bpp, "images": 1, "bpp": bpp, "psnr_hr": psnr,
