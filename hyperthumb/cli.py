@@ -65,9 +65,23 @@ def _lpips_weights(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate
 
-    print(evaluate(args.inputs, args.bpp, args.out, methods=args.methods, max_side=args.max_side, device=args.device,
-                   jobs=args.jobs))
-    print(f"results.csv, summary.csv, summary.txt and rd.html in {args.out}")
+    sets = dict(args.sets)
+    if args.inputs:
+        sets.setdefault("photos", args.inputs)
+    if not sets:
+        raise ValueError("give photos or folders, or --set NAME=DIR")
+    print(evaluate(sets, args.bpp, args.out, methods=args.methods, max_side=args.max_side, device=args.device,
+                   jobs=args.jobs, weights=args.weights, reuse=args.reuse))
+    print(f"per set results.csv, summary.csv and summary.txt, and summary.csv, per_photo_bd.csv and rd.html "
+          f"in {args.out}")
+
+
+def _named_set(text: str) -> tuple[str, list[str]]:
+    """'kodak24=../shared/datasets/test/kodak24' -> ('kodak24', [that folder])."""
+    name, _, folder = text.partition("=")
+    if not name or not folder or "/" in name:
+        raise argparse.ArgumentTypeError(f"a set is NAME=DIR (NAME without '/'), got {text!r}")
+    return name, [folder]
 
 
 def _curves(args: argparse.Namespace) -> None:
@@ -138,14 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("train", help="train (or resume) a model")
     p.add_argument("--encoder", required=True, choices=["rdbunet", "transformer", "bicubic"])
-    p.add_argument("--data", required=True)
+    p.add_argument("--data", required=True, nargs="+",
+                   help="folders of training photos, one per source; every source supplies the same share of patches")
     p.add_argument("--val")
     p.add_argument("--out", required=True)
     p.add_argument("--preset", default="cpu", choices=["cpu", "paper"])
     p.add_argument("--steps", type=int)
     p.add_argument("--minutes", type=float)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--patch", type=int, default=128)
+    p.add_argument("--batch", type=int, default=TrainOptions.batch)
+    p.add_argument("--patch", type=int, default=TrainOptions.patch, help="HR patch side")
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--encoder-lr-scale", type=float, default=0.1, help="encoder lr relative to --lr")
     p.add_argument("--thumbnail-weight", type=float, default=TrainOptions.thumbnail_weight,
@@ -180,8 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .methods import METHODS
 
-    p = commands.add_parser("evaluate", help="rate-distortion of every method on photos, against bicubic-jpeg")
-    p.add_argument("inputs", nargs="+", help="photos or folders of photos")
+    p = commands.add_parser("evaluate", help="rate-distortion of every method on sets of photos, against bicubic-jpeg")
+    p.add_argument("inputs", nargs="*", help="photos or folders of photos: the set named 'photos'")
+    p.add_argument("--set", dest="sets", type=_named_set, action="append", default=[], metavar="NAME=DIR",
+                   help="a named set of photos, reported on its own (repeatable)")
+    p.add_argument("--weights", help="folder of checkpoint folders (rdbunet/, transformer/, bicubic-sr/) to "
+                                     "evaluate instead of the defaults")
+    p.add_argument("--reuse", help="an earlier evaluation's folder: its rows for the methods not run now are kept")
     p.add_argument("--bpp", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.5], help="target bpp points")
     p.add_argument("--out", required=True, help="folder for results.csv, summary.csv and rd.html")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)

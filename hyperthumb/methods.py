@@ -4,13 +4,19 @@
 - `bicubic-jpeg-sr`: bicubic thumbnail, standard IJG tables, our decoder trained on such files.
 - `bicubic-jpeg`: bicubic thumbnail, Pillow JPEG (standard tables, 4:4:4) at the quality that
   meets the bpp, bicubic upscale. No learning at all.
+- `jpeg-full`, `webp-full`, `avif-full` (references): the full-resolution photo in that format,
+  Pillow's encoder at its defaults, at the highest quality whose file fits the target. What a user
+  could store instead when no thumbnail is needed; they have no thumbnail, so no thumbnail figures,
+  and they stay out of the Bjontegaard summary against `bicubic-jpeg`.
 """
 from __future__ import annotations
 
 import io
+import os
 import time
 from dataclasses import dataclass
-from typing import Optional
+from pathlib import Path
+from typing import Callable, Optional, Union
 
 from PIL import Image
 
@@ -18,8 +24,11 @@ from . import load_model
 from .codec import BPP_TOLERANCE
 from .metrics import lpips_distance, psnr, psnr_y, ssim, thumbnail_psnr
 
-METHODS = ("rdbunet", "transformer", "bicubic-jpeg-sr", "bicubic-jpeg")
 BASELINE = "bicubic-jpeg"
+# Pillow format name and quality range of each full-resolution reference.
+REFERENCE_FORMATS = {"jpeg-full": ("JPEG", 1, 100), "webp-full": ("WEBP", 0, 100), "avif-full": ("AVIF", 0, 100)}
+REFERENCE_METHODS = tuple(REFERENCE_FORMATS)
+METHODS = ("rdbunet", "transformer", "bicubic-jpeg-sr", BASELINE, *REFERENCE_METHODS)
 CHECKPOINT_OF_METHOD = {"rdbunet": "rdbunet", "transformer": "transformer", "bicubic-jpeg-sr": "bicubic-sr"}
 
 
@@ -27,9 +36,9 @@ CHECKPOINT_OF_METHOD = {"rdbunet": "rdbunet", "transformer": "transformer", "bic
 class MethodResult:
     method: str
     target_bpp: float
-    jpeg: bytes  # the thumbnail file
+    jpeg: bytes  # the stored file: the thumbnail, or the whole photo for a reference
     bpp: float  # file bits / HR pixels
-    thumbnail: Image.Image
+    thumbnail: Optional[Image.Image]  # None for the full-resolution references
     restored: Image.Image
     encode_s: float
     decode_s: float
@@ -45,22 +54,55 @@ def _pillow_jpeg(image: Image.Image, quality: int) -> bytes:
     return buffer.getvalue()
 
 
+def _pillow_file(image: Image.Image, format_name: str, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format_name, quality=quality, **({"optimize": True} if format_name == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def _quality_search(encode: Callable[[int], bytes], pixels: int, target_bpp: float, qualities: tuple[int, int],
+                    closest: bool) -> tuple[bytes, float]:
+    """Bisection over an integer quality (file size grows with it). `closest` keeps the file nearest
+    the target; otherwise the highest quality within it (the lowest quality where none fits)."""
+    lo, hi = qualities
+    best: Optional[tuple[bytes, float]] = None
+    fallback: Optional[tuple[bytes, float]] = None
+    while lo <= hi:
+        quality = (lo + hi) // 2
+        data = encode(quality)
+        bpp = len(data) * 8 / pixels
+        if closest:
+            if best is None or abs(bpp - target_bpp) < abs(best[1] - target_bpp):
+                best = (data, bpp)
+        elif bpp <= target_bpp:
+            best = (data, bpp)  # quality only rises while files fit, so the last fit is the highest
+        elif fallback is None or bpp < fallback[1]:
+            fallback = (data, bpp)
+        if bpp > target_bpp:
+            hi = quality - 1
+        else:
+            lo = quality + 1
+    return best or fallback
+
+
+def full_resolution_reference(method: str, photo: Image.Image, target_bpp: float) -> MethodResult:
+    """The whole photo as JPEG / WebP / AVIF at the highest quality within `target_bpp`."""
+    format_name, lowest, highest = REFERENCE_FORMATS[method]
+    started = time.perf_counter()
+    data, bpp = _quality_search(lambda q: _pillow_file(photo, format_name, q), photo.width * photo.height,
+                                target_bpp, (lowest, highest), closest=False)
+    encoded = time.perf_counter()
+    restored = Image.open(io.BytesIO(data)).convert("RGB")
+    return MethodResult(method, target_bpp, data, bpp, None, restored, encoded - started,
+                        time.perf_counter() - encoded)
+
+
 def bicubic_jpeg(photo: Image.Image, target_bpp: float) -> MethodResult:
     """The plain baseline: integer quality by bisection, closest file to the target kept."""
     started = time.perf_counter()
     width, height = photo.size
     thumbnail = photo.resize((max(1, round(width / 4)), max(1, round(height / 4))), Image.BICUBIC)
-    lo, hi, best = 1, 100, None
-    while lo <= hi:
-        quality = (lo + hi) // 2
-        jpeg = _pillow_jpeg(thumbnail, quality)
-        bpp = len(jpeg) * 8 / (width * height)
-        if best is None or abs(bpp - target_bpp) < abs(best[1] - target_bpp):
-            best = (jpeg, bpp)
-        if bpp > target_bpp:
-            hi = quality - 1
-        else:
-            lo = quality + 1
+    best = _quality_search(lambda q: _pillow_jpeg(thumbnail, q), width * height, target_bpp, (1, 100), closest=True)
     encoded = time.perf_counter()
     decoded_thumbnail = Image.open(io.BytesIO(best[0])).convert("RGB")
     restored = decoded_thumbnail.resize((width, height), Image.BICUBIC)
@@ -68,13 +110,21 @@ def bicubic_jpeg(photo: Image.Image, target_bpp: float) -> MethodResult:
                         encoded - started, time.perf_counter() - encoded)
 
 
-def run_method(method: str, photo: Image.Image, target_bpp: float, device: Optional[str] = None) -> MethodResult:
-    """Encodes `photo` (upright 8-bit RGB, see image_io.load_image) at `target_bpp` and restores it."""
+def run_method(method: str, photo: Image.Image, target_bpp: float, device: Optional[str] = None,
+               weights: Optional[Union[str, os.PathLike]] = None) -> MethodResult:
+    """Encodes `photo` (upright 8-bit RGB, see image_io.load_image) at `target_bpp` and restores it.
+
+    `weights` is a folder of checkpoint folders (`rdbunet/`, `transformer/`, `bicubic-sr/`) to use
+    instead of the default ones, e.g. a training run's output to compare against the shipped ones.
+    """
     if method == BASELINE:
         return bicubic_jpeg(photo, target_bpp)
+    if method in REFERENCE_FORMATS:
+        return full_resolution_reference(method, photo, target_bpp)
     if method not in CHECKPOINT_OF_METHOD:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    codec = load_model(CHECKPOINT_OF_METHOD[method], device=device)
+    checkpoint = CHECKPOINT_OF_METHOD[method]
+    codec = load_model(checkpoint, source=None if weights is None else Path(weights) / checkpoint, device=device)
     started = time.perf_counter()
     thumb = codec.encode(photo, target_bpp=target_bpp)
     encoded = time.perf_counter()
@@ -89,7 +139,7 @@ def measure(photo: Image.Image, result: MethodResult, with_lpips: bool = True) -
         "bpp": result.bpp,
         "psnr_hr": psnr(result.restored, photo),
         "psnr_hr_y": psnr_y(result.restored, photo),
-        "psnr_lr": thumbnail_psnr(photo, result.thumbnail),
+        "psnr_lr": None if result.thumbnail is None else thumbnail_psnr(photo, result.thumbnail),
         "ssim_hr": ssim(result.restored, photo),
         "lpips_rgb": lpips_distance(result.restored, photo) if with_lpips else None,
         "lpips_y": lpips_distance(result.restored, photo, y_only=True) if with_lpips else None,

@@ -46,9 +46,13 @@ def _train_arguments(commands: list[str]) -> Optional[argparse.Namespace]:
     return None
 
 
-def _data_line(role: str, folder: Optional[str]) -> str:
-    if folder is None:
-        return f"- {role}: not recorded"
+def _data_lines(role: str, folders: Union[str, list, None]) -> list[str]:
+    if folders is None:
+        return [f"- {role}: not recorded"]
+    return [_data_line(role, folder) for folder in ([folders] if isinstance(folders, str) else folders)]
+
+
+def _data_line(role: str, folder: str) -> str:
     try:
         count = f"{len(list_images(folder))} photos"
     except InvalidImageError:
@@ -67,16 +71,22 @@ def _evaluation_section(summary: Path, method: str) -> list[str]:
         rows = [row for row in csv.DictReader(f) if row["method"] == method]
     if not rows:
         return ["## Evaluation", "", f"`{summary}` has no rows for `{method}`.", ""]
-    lines = ["## Evaluation", "",
-             f"`python -m hyperthumb evaluate`, mean over {rows[0]['images']} images ({summary}):", "",
-             "| " + " | ".join(title for _, title, _ in _EVALUATION_COLUMNS) + " |",
-             "|" + "---|" * len(_EVALUATION_COLUMNS)]
-    lines += ["| " + " | ".join(_figure(row[key], digits) for key, _, digits in _EVALUATION_COLUMNS) + " |"
-              for row in rows]
-    rate = rows[0]["bd_rate_pct"]
-    rate_text = f"{_figure(rate, 1)} %" if rate not in (None, "") else NO_OVERLAP
-    lines += ["", f"Bjontegaard delta against `{BASELINE}` (HR PSNR): BD-PSNR {_figure(rows[0]['bd_psnr_db'], 2)} dB, "
-                  f"BD-rate {rate_text}.", ""]
+    lines = ["## Evaluation", "", f"`python -m hyperthumb evaluate` ({summary}), per set of photos, means over "
+             "the set:", ""]
+    for name in dict.fromkeys(row.get("set") or "photos" for row in rows):
+        set_rows = [row for row in rows if (row.get("set") or "photos") == name]
+        first = set_rows[0]
+        rate = first["bd_rate_pct"]
+        rate_text = f"{_figure(rate, 1)} %" if rate not in (None, "") else NO_OVERLAP
+        per_photo = first.get("bd_psnr_photo_db")
+        lines += [f"### {name} ({first['images']} photos)", "",
+                  "| " + " | ".join(title for _, title, _ in _EVALUATION_COLUMNS) + " |",
+                  "|" + "---|" * len(_EVALUATION_COLUMNS)]
+        lines += ["| " + " | ".join(_figure(row[key], digits) for key, _, digits in _EVALUATION_COLUMNS) + " |"
+                  for row in set_rows]
+        lines += ["", f"Bjontegaard delta against `{BASELINE}` (HR PSNR): BD-PSNR {_figure(first['bd_psnr_db'], 2)} dB"
+                      + (f" (mean of per-photo deltas {_figure(per_photo, 2)} dB)" if per_photo not in (None, "") else "")
+                      + f", BD-rate {rate_text}.", ""]
     return lines
 
 
@@ -110,7 +120,7 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> str:
     config = json.loads((folder / CONFIG_NAME).read_text())
     state_path = folder / STATE_NAME
     state = json.loads(state_path.read_text()) if state_path.is_file() else {"commands": []}
-    args = _train_arguments(state["commands"])
+    args = argparse.Namespace(**state["runs"][-1]) if state.get("runs") else _train_arguments(state["commands"])
     model_config = HyperThumbConfig.from_dict(
         {k: v for k, v in config.items() if k in HyperThumbConfig.__dataclass_fields__})
     counts = parameter_counts(HyperThumbModel(model_config))
@@ -141,8 +151,8 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> str:
              f"shorter than the paper's {PAPER_STEPS:,} steps of batch 16 on 256x256 patches on a GPU. Expect it "
              "to trail the paper's figures.", "",
              "## Training data", "",
-             _data_line("training", args.data if args else None),
-             _data_line("validation", args.val if args else None), "",
+             *_data_lines("training", args.data if args else None),
+             *_data_lines("validation", args.val if args else None), "",
              "## Training", "",
              f"- steps: {steps:,}; wall time: {_duration(seconds)} ({seconds:.0f} s of training steps)",
              f"- machine: {machine}",

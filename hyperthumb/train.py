@@ -13,7 +13,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -49,14 +49,16 @@ ENCODER_PRESETS = {
 @dataclass
 class TrainOptions:
     encoder: str
-    data: str
+    data: list[str]  # one folder per source of photos; each source supplies the same share of patches
     out: str
     val: Optional[str] = None
     preset: str = "cpu"
     steps: Optional[int] = None
     minutes: Optional[float] = None
-    batch: int = 8
-    patch: int = 128
+    # 192-pixel patches (48x48 thumbnails, 36 JPEG blocks for the QPM's statistics) at about the pixels
+    # per step of the earlier 8 x 128 recipe.
+    batch: int = 4
+    patch: int = 192
     lr: float = 4e-4
     # The encoder learns 10x slower than the decoder and QPM: at equal rates its thumbnail changes
     # outran the decoder's use of them on the CPU budget (HR PSNR fell below the baseline).
@@ -181,6 +183,7 @@ def train(options: TrainOptions) -> Path:
         model = HyperThumbModel(HyperThumbConfig(
             encoder=options.encoder, encoder_options=ENCODER_PRESETS[options.preset][options.encoder]))
         state = {"step": 0, "seconds": 0.0, "commands": []}
+    state.setdefault("runs", [])
     model.to(device).train()
     rate_params = list(model.rate_model.parameters())
     encoder_params = list(model.encoder.parameters())
@@ -195,6 +198,7 @@ def train(options: TrainOptions) -> Path:
     sampler = PatchSampler(options.data, options.patch, seed=options.seed + state["step"])
     crops = center_crops(options.val, options.val_crop) if options.val else []
     state["commands"].append(options.command)
+    state["runs"].append({key: value for key, value in asdict(options).items() if key not in ("command", "extra")})
     state["device"] = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
     def save() -> None:

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import hyperthumb
 from hyperthumb import checkpoint
 from hyperthumb.checkpoint import save_checkpoint
 from hyperthumb.bjontegaard import NO_OVERLAP
 from hyperthumb.evaluate import RESULT_COLUMNS, SUMMARY_COLUMNS, evaluate, format_summary
-from hyperthumb.methods import BASELINE, METHODS
+from hyperthumb.methods import BASELINE, METHODS, REFERENCE_FORMATS, REFERENCE_METHODS, measure, run_method
 from tests.conftest import photo_like, small_model
 
 
@@ -33,25 +35,61 @@ def read_rows(path: Path) -> tuple[list[str], list[dict]]:
         return reader.fieldnames, list(reader)
 
 
-def test_evaluate_writes_results_summary_and_chart(small_embedded_weights, tmp_path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    photo_like(300, 200, seed=4).save(photos / "photo.png")
+def test_evaluate_writes_each_sets_results_and_summary_and_one_chart_page(small_embedded_weights, tmp_path):
+    sets = {}
+    for name, seeds in (("smooth", (4,)), ("textured", (5, 6))):
+        (tmp_path / name).mkdir()
+        for seed in seeds:
+            photo_like(300, 200, seed=seed).save(tmp_path / name / f"photo{seed}.png")
+        sets[name] = [tmp_path / name]
     out = tmp_path / "eval"
-    text = evaluate([photos], [0.3, 0.6], out, max_side=256)
+    text = evaluate(sets, [0.3, 0.6], out, max_side=256)
 
-    columns, rows = read_rows(out / "results.csv")
-    assert columns == RESULT_COLUMNS
-    assert len(rows) == len(METHODS) * 2
-    assert {(r["method"], float(r["target_bpp"])) for r in rows} == {(m, t) for m in METHODS for t in (0.3, 0.6)}
-    assert all(r["image"] == "photo.png" and float(r["bpp"]) > 0 and float(r["psnr_hr"]) > 0 for r in rows)
+    for name, photos in (("smooth", 1), ("textured", 2)):
+        columns, rows = read_rows(out / name / "results.csv")
+        assert columns == RESULT_COLUMNS and len(rows) == photos * len(METHODS) * 2
+        assert {(r["method"], float(r["target_bpp"])) for r in rows} == {(m, t) for m in METHODS for t in (0.3, 0.6)}
+        assert all(float(r["bpp"]) > 0 and float(r["psnr_hr"]) > 0 for r in rows)
+        assert all((r["psnr_lr"] == "") == (r["method"] in REFERENCE_METHODS) for r in rows)
+        columns, summary = read_rows(out / name / "summary.csv")
+        assert columns == SUMMARY_COLUMNS and len(summary) == len(METHODS) * 2
+        assert {r["set"] for r in summary} == {name}
+        baseline = [r for r in summary if r["method"] == BASELINE]
+        assert all(float(r["bd_psnr_db"]) == pytest.approx(0.0, abs=1e-9) for r in baseline)
+        assert all(r["bd_psnr_db"] == r["bd_psnr_photo_db"] == "" for r in summary if r["method"] in REFERENCE_METHODS)
+        assert all(r["bd_psnr_photo_db"] != "" for r in summary if r["method"] not in REFERENCE_METHODS)
+        assert f"Set {name}: {photos} photos" in text
+    _, per_photo = read_rows(out / "per_photo_bd.csv")
+    assert len(per_photo) == 3 * (len(METHODS) - len(REFERENCE_METHODS))
+    assert (out / "summary.txt").read_text() == text
+    page = (out / "rd.html").read_text()
+    assert page.count("plotly.js v") == 1 and "smooth: HR PSNR" in page and "textured: HR PSNR" in page
+    assert "per photo" in page
 
-    columns, summary = read_rows(out / "summary.csv")
-    assert columns == SUMMARY_COLUMNS and len(summary) == len(METHODS) * 2
-    baseline = [r for r in summary if r["method"] == BASELINE]
-    assert all(float(r["bd_psnr_db"]) == pytest.approx(0.0, abs=1e-9) for r in baseline)
-    assert "Bjontegaard" in text and (out / "summary.txt").read_text() == text
-    assert "plotly" in (out / "rd.html").read_text()
+
+def test_reuse_keeps_earlier_rows_of_the_methods_not_run(small_embedded_weights, tmp_path):
+    photo_like(256, 192, seed=7).save(tmp_path / "photo.png")
+    first = tmp_path / "first"
+    evaluate({"a": [tmp_path / "photo.png"]}, [0.3, 0.6], first, methods=[BASELINE, "jpeg-full"])
+    evaluate({"a": [tmp_path / "photo.png"]}, [0.3, 0.6], tmp_path / "second", methods=["rdbunet"], reuse=first)
+    _, earlier = read_rows(first / "a" / "results.csv")
+    _, rows = read_rows(tmp_path / "second" / "a" / "results.csv")
+    assert [r for r in rows if r["method"] != "rdbunet"] == earlier
+    assert sum(r["method"] == "rdbunet" for r in rows) == 2
+
+
+@pytest.mark.parametrize("method", REFERENCE_METHODS)
+def test_full_resolution_references_take_the_highest_quality_within_the_budget(method):
+    photo = photo_like(256, 192, seed=8)
+    results = []
+    for target in (0.3, 1.0):
+        result = run_method(method, photo, target)
+        # within the budget, and not far under it: quality steps are fine on a textured photo
+        assert 0.7 * target < result.bpp <= target
+        assert result.thumbnail is None and result.restored.size == photo.size
+        assert Image.open(io.BytesIO(result.jpeg)).format == REFERENCE_FORMATS[method][0]
+        results.append(measure(photo, result))
+    assert results[0]["psnr_hr"] < results[1]["psnr_hr"] and results[0]["psnr_lr"] is None
 
 
 def test_lpips_columns_are_empty_with_a_note_without_its_weights(tmp_path, monkeypatch):
@@ -60,8 +98,8 @@ def test_lpips_columns_are_empty_with_a_note_without_its_weights(tmp_path, monke
     monkeypatch.setattr(evaluate_module, "lpips_available", lambda: False)
     photo = tmp_path / "photo.png"
     photo_like(256, 192, seed=5).save(photo)
-    text = evaluate([photo], [0.3, 0.6], tmp_path / "eval", methods=[BASELINE])
-    _, rows = read_rows(tmp_path / "eval" / "results.csv")
+    text = evaluate({"one": [photo]}, [0.3, 0.6], tmp_path / "eval", methods=[BASELINE])
+    _, rows = read_rows(tmp_path / "eval" / "one" / "results.csv")
     assert all(r["lpips_rgb"] == "" and r["lpips_y"] == "" and r["psnr_hr"] != "" for r in rows)
     assert evaluate_module.LPIPS_NOTE in text
 

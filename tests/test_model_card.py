@@ -1,6 +1,7 @@
 """The model card is in the Hub's format and states what the training recorded."""
 from __future__ import annotations
 
+import csv
 import json
 
 import yaml
@@ -22,15 +23,23 @@ def test_card_states_data_steps_time_machine_command_and_figures(tmp_path):
     (folder / LOG_NAME).write_text(",".join(LOG_COLUMNS) + "\n"
                                    "0,0.0,0.2,30.0,35.0,,\n12345,5400.0,0.25,31.5,36.2,0.3,0.2\n")
     summary = tmp_path / "summary.csv"
-    summary.write_text(",".join(SUMMARY_COLUMNS) + "\n"
-                       "rdbunet,0.3,4,0.301,29.5,29.9,33.1,0.81,0.31,0.22,0.5,0.4,1.234,-20.5\n"
-                       "bicubic-jpeg,0.3,4,0.299,28.0,28.4,34.0,0.78,0.35,0.25,0.0,0.0,0.0,0.0\n")
+    figures = {"target_bpp": 0.3, "images": 4, "psnr_hr_y": 29.9, "encode_s": 0.5, "decode_s": 0.4}
+    with summary.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
+        writer.writeheader()
+        writer.writerow({**figures, "set": "kodak24", "method": "rdbunet", "bpp": 0.301, "psnr_hr": 29.5,
+                         "psnr_lr": 33.1, "ssim_hr": 0.81, "lpips_rgb": 0.31, "lpips_y": 0.22, "bd_psnr_db": 1.234,
+                         "bd_psnr_photo_db": 1.3, "photos_below_baseline": 0, "bd_rate_pct": -20.5})
+        writer.writerow({**figures, "set": "kodak24", "method": "bicubic-jpeg", "bpp": 0.299, "psnr_hr": 28.0,
+                         "psnr_lr": 34.0, "ssim_hr": 0.78, "lpips_rgb": 0.35, "lpips_y": 0.25, "bd_psnr_db": 0.0,
+                         "bd_psnr_photo_db": 0.0, "photos_below_baseline": 0, "bd_rate_pct": 0.0})
     text = write_model_card(folder, summary=summary).read_text()
 
     front = yaml.safe_load(text.split("---")[1])
     assert front["library_name"] == "hyperthumb" and front["license"] == "mit" and "rdbunet" in front["tags"]
     for fact in ("../shared/datasets/photos/train", "../shared/datasets/photos/val", "12,345 steps", "1 h 30 min",
                  "CPU (test)", COMMAND, "1,800,000", "`--preset cpu`", "1.5 x thumbnail MSE", "| 0.2500 | 31.50 | 36.20 | 0.3000 | 0.2000 |",
-                 "| 0.30 | 0.3010 | 29.50 |", "BD-PSNR 1.23 dB, BD-rate -20.5 %"):
+                 "| 0.30 | 0.3010 | 29.50 |", "### kodak24 (4 photos)",
+                 "BD-PSNR 1.23 dB (mean of per-photo deltas 1.30 dB), BD-rate -20.5 %"):
         assert fact in text, fact
     assert "28.00" not in text  # only this method's figures
