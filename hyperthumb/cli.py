@@ -51,7 +51,7 @@ def _train(args: argparse.Namespace) -> None:
                            thumbnail_floor_db=args.thumbnail_floor_db or None,
                            thumbnail_floor_weight=args.thumbnail_floor_weight,
                            rate_t_min=args.rate_t_min, rate_t_max=args.rate_t_max, lr_decay=args.lr_decay,
-                           val_every=args.val_every, val_rate_t=args.val_rate_t, device=args.device,
+                           val_every=args.val_every, val_rate_t=args.val_rate_t, device=args.device, bf16=args.bf16,
                            command="python -m hyperthumb " + " ".join(map(shlex.quote, sys.argv[1:])))
     print(f"checkpoint in {train(options)}")
 
@@ -124,6 +124,17 @@ def _bench(args: argparse.Namespace) -> None:
     print(format_table(results))
 
 
+def _gpu_round(args: argparse.Namespace) -> None:
+    from .gpu_round import gpu_round, prepare_data
+
+    if args.prepare:
+        print(f"photos for the round in {prepare_data(Path(args.datasets), Path(args.prepare))}")
+        return
+    if not args.out or not args.data:
+        raise ValueError("give --data and --out (or --prepare DIR to make the data folder first)")
+    print(f"report in {gpu_round(Path(args.out), Path(args.data), args.minutes_per_model, args.smoke)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .train import TrainOptions
 
@@ -177,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-rate-t", type=float, default=TrainOptions.val_rate_t,
                    help="rate setting of the validation encodes")
     p.add_argument("--device", default=None)
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast of the networks (for GPUs)")
     p.set_defaults(run=_train)
 
     p = commands.add_parser("lpips-weights", help="provision LPIPS AlexNet weights for offline use")
@@ -209,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="photos evaluated at once, one process each")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_evaluate)
+
+    p = commands.add_parser("gpu-round", help="train, benchmark and evaluate in one short GPU loan")
+    p.add_argument("--out", help="folder for checkpoints, evaluations and report.md (written as it goes)")
+    p.add_argument("--data", help="photos in the datasets' layout, e.g. a folder made by --prepare")
+    p.add_argument("--minutes-per-model", type=float, default=2.5, help="training minutes for each checkpoint")
+    p.add_argument("--smoke", action="store_true", help="every step on the CPU with tiny budgets (about a minute)")
+    p.add_argument("--prepare", metavar="DIR", help="only write the compact photo folder that travels to the GPU")
+    p.add_argument("--datasets", default="../shared/datasets", help="source of --prepare")
+    p.set_defaults(run=_gpu_round)
 
     p = commands.add_parser("curves", help="training curves of several runs on one HTML page")
     p.add_argument("folders", nargs="+", help="training folders holding train_log.csv")

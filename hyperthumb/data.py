@@ -13,6 +13,7 @@ from typing import Sequence, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from .errors import InvalidImageError
@@ -29,55 +30,63 @@ def list_images(folder: PathLike) -> list[Path]:
     return paths
 
 
+def _uint8_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL RGB -> uint8 (3, H, W): a quarter of the memory of floats, for photos kept resident."""
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1).contiguous()
+
+
 class PatchSampler:
-    """Holds every photo in memory as uint8 and draws patches, each source and photo equally often.
+    """Holds every photo as uint8 on `device` and draws patches, each source and photo equally often.
 
     `native_share` of the patches are cropped at the photo's own resolution; the rest are cropped
     from the photo downscaled by a factor drawn log-uniformly from [`min_scale`, 1] (never so far
-    that the photo's shorter side falls below the patch).
+    that the photo's shorter side falls below the patch). On a GPU the photos are uploaded once and
+    patches are cut and resized there, so the sampler keeps up with large batches.
     """
 
     def __init__(self, folders: Union[PathLike, Sequence[PathLike]], patch: int, seed: int = 0,
-                 native_share: float = 0.5, min_scale: float = 0.125):
+                 native_share: float = 0.5, min_scale: float = 0.125, device: Union[str, torch.device] = "cpu"):
         self.patch = patch
         self.native_share = native_share
         self.min_scale = min_scale
+        self.device = torch.device(device)
         folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
-        self.images: list[np.ndarray] = []
-        self.sources: list[int] = []
+        self.images: list[torch.Tensor] = []
+        sources: list[int] = []
         for source, folder in enumerate(folders):
-            usable = [image for image in (np.asarray(load_image(p)) for p in list_images(folder))
-                      if min(image.shape[:2]) >= patch]
+            usable = [_uint8_tensor(image).to(self.device) for image in map(load_image, list_images(folder))
+                      if min(image.size) >= patch]
             if not usable:
                 raise InvalidImageError(f"no image in {folder} is at least {patch}x{patch}")
             self.images.extend(usable)
-            self.sources.extend([source] * len(usable))
-        per_source = np.bincount(self.sources).astype(np.float64)
-        self.weights = 1.0 / (len(per_source) * per_source[self.sources])
+            sources.extend([source] * len(usable))
+        per_source = np.bincount(sources).astype(np.float64)
+        self.weights = 1.0 / (len(per_source) * per_source[sources])
         self.rng = np.random.default_rng(seed)
 
-    def _scale(self, image: np.ndarray) -> float:
+    def _scale(self, image: torch.Tensor) -> float:
         if self.rng.random() < self.native_share:
             return 1.0
-        low = max(self.min_scale, self.patch / min(image.shape[:2]))
+        low = max(self.min_scale, self.patch / min(image.shape[1:]))
         return float(math.exp(self.rng.uniform(math.log(low), 0.0))) if low < 1 else 1.0
 
-    def _patch(self, image: np.ndarray) -> np.ndarray:
-        scale = self._scale(image)
-        side = min(math.ceil(self.patch / scale), *image.shape[:2])
-        y = self.rng.integers(0, image.shape[0] - side + 1)
-        x = self.rng.integers(0, image.shape[1] - side + 1)
-        patch = image[y:y + side, x:x + side]
+    def _patch(self, image: torch.Tensor) -> torch.Tensor:
+        """(3, patch, patch) float in [0, 1]."""
+        side = min(math.ceil(self.patch / self._scale(image)), *image.shape[1:])
+        y = int(self.rng.integers(0, image.shape[1] - side + 1))
+        x = int(self.rng.integers(0, image.shape[2] - side + 1))
+        patch = image[:, y:y + side, x:x + side].float().div(255.0)
         if side != self.patch:
-            patch = np.asarray(Image.fromarray(patch).resize((self.patch, self.patch), Image.BICUBIC))
+            patch = F.interpolate(patch[None], size=(self.patch, self.patch), mode="bicubic", antialias=True,
+                                  align_corners=False)[0].clamp(0.0, 1.0)
         if self.rng.random() < 0.5:
-            patch = patch[:, ::-1]
-        return np.ascontiguousarray(np.rot90(patch, k=int(self.rng.integers(4))))
+            patch = patch.flip(-1)
+        return patch.rot90(int(self.rng.integers(4)), dims=(1, 2))
 
     def batch(self, size: int) -> torch.Tensor:
+        """(size, 3, patch, patch) on the sampler's device."""
         indices = self.rng.choice(len(self.images), size=size, p=self.weights)
-        patches = np.stack([self._patch(self.images[index]) for index in indices])
-        return torch.from_numpy(patches).permute(0, 3, 1, 2).float().div(255.0)
+        return torch.stack([self._patch(self.images[index]) for index in indices])
 
 
 def center_crops(folder: PathLike, size: int) -> list:

@@ -9,9 +9,10 @@ same modules on real files.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -81,15 +82,23 @@ class HyperThumbModel(nn.Module):
     def predict_tables(self, coefficients: torch.Tensor, rate_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.table_predictor(dct_statistics(coefficients), rate_t)
 
-    def restore(self, dequantized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def restore(self, dequantized: torch.Tensor,
+                network_dtype: Optional[torch.dtype] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Dequantized coefficients (N,3,bh,bw,8,8) -> (decoded thumbnail, restored HR)."""
         decoded = jpeg_sim.coefficients_to_image(dequantized)
-        restored = self.decoder(jpeg_sim.coefficients_as_channels(dequantized), decoded)
+        with _autocast(decoded.device, network_dtype):
+            restored = self.decoder(jpeg_sim.coefficients_as_channels(dequantized), decoded).float()
         return decoded, restored
 
-    def forward(self, hr: torch.Tensor, rate_t: torch.Tensor) -> ForwardResult:
-        """Training path: differentiable end to end (rounding by straight-through estimate)."""
-        thumbnail = self.encoder(hr)
+    def forward(self, hr: torch.Tensor, rate_t: torch.Tensor,
+                network_dtype: Optional[torch.dtype] = None) -> ForwardResult:
+        """Training path: differentiable end to end (rounding by straight-through estimate).
+
+        `network_dtype` (e.g. bf16 on a GPU) runs the encoder and decoder networks under autocast;
+        the JPEG steps stay fp32, since bf16 cannot hold a DCT coefficient to the nearest integer.
+        """
+        with _autocast(hr.device, network_dtype):
+            thumbnail = self.encoder(hr).float()
         coefficients = jpeg_sim.image_to_coefficients(thumbnail)
         luma, chroma = self.predict_tables(coefficients, rate_t)
         tables = jpeg_sim.component_tables(luma, chroma)
@@ -99,8 +108,12 @@ class HyperThumbModel(nn.Module):
         # (thumbnail PSNR fell to 28 dB in 500 CPU steps). Rate is the tables' job.
         bits = self.rate_model(coefficients.detach() / tables)
         dequantized = jpeg_sim.straight_through_round(scaled) * tables
-        decoded, restored = self.restore(dequantized)
+        decoded, restored = self.restore(dequantized, network_dtype)
         return ForwardResult(thumbnail, decoded, restored, bits, scaled, luma, chroma)
+
+
+def _autocast(device: torch.device, dtype: Optional[torch.dtype]) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def parameter_counts(model: HyperThumbModel) -> dict[str, int]:

@@ -77,12 +77,15 @@ class TrainOptions:
     val_rate_t: float = -1.5
     seed: int = 0
     device: Optional[str] = None
+    # bf16 autocast of the encoder and decoder networks (the JPEG steps stay fp32): for GPUs.
+    bf16: bool = False
     command: str = ""
     extra: dict = field(default_factory=dict)
 
 
 def loss_terms(model: HyperThumbModel, hr: torch.Tensor, rate_t: torch.Tensor, thumbnail_weight: float,
-               thumbnail_floor_db: Optional[float] = None, thumbnail_floor_weight: float = 0.0):
+               thumbnail_floor_db: Optional[float] = None, thumbnail_floor_weight: float = 0.0,
+               network_dtype: Optional[torch.dtype] = None):
     """Returns (codec loss, rate-model fitting loss, dict of the parts as floats).
 
     The rate model is fitted by maximum likelihood on detached coefficients with its own optimiser,
@@ -91,7 +94,7 @@ def loss_terms(model: HyperThumbModel, hr: torch.Tensor, rate_t: torch.Tensor, t
     JPEG, per patch, so it bounds what the encoder hides in the thumbnail and leaves the JPEG
     error to the rate trade-off.
     """
-    result = model(hr, rate_t)
+    result = model(hr, rate_t, network_dtype)
     pixels = hr.shape[-1] * hr.shape[-2]
     target = bicubic_downscale(hr, model.config.scale)
     hr_l1 = (result.restored - hr).abs().mean(dim=(1, 2, 3))
@@ -195,7 +198,7 @@ def train(options: TrainOptions) -> Path:
                   "rate": torch.optim.Adam(rate_params, lr=options.rate_lr)}
     if resumed and (out / OPTIMIZER_NAME).exists():
         _load_optimizer(optimizers, out / OPTIMIZER_NAME)
-    sampler = PatchSampler(options.data, options.patch, seed=options.seed + state["step"])
+    sampler = PatchSampler(options.data, options.patch, seed=options.seed + state["step"], device=device)
     crops = center_crops(options.val, options.val_crop) if options.val else []
     state["commands"].append(options.command)
     state["runs"].append({key: value for key, value in asdict(options).items() if key not in ("command", "extra")})
@@ -229,14 +232,15 @@ def train(options: TrainOptions) -> Path:
     last_saved = time.monotonic()
     while state["step"] < end_step and time.monotonic() < deadline:
         started = time.perf_counter()
-        hr = sampler.batch(options.batch).to(device)
+        hr = sampler.batch(options.batch)
         factor = learning_rate_factor(options.lr_decay, progress())
         for optimizer, lrs in zip(optimizers.values(), base_lrs):
             for group, lr in zip(optimizer.param_groups, lrs):
                 group["lr"] = lr * factor
         rate_t = options.rate_t_min + torch.rand(options.batch, device=device) * (options.rate_t_max - options.rate_t_min)
         loss, fit_loss, parts = loss_terms(model, hr, rate_t, options.thumbnail_weight,
-                                           options.thumbnail_floor_db, options.thumbnail_floor_weight)
+                                           options.thumbnail_floor_db, options.thumbnail_floor_weight,
+                                           torch.bfloat16 if options.bf16 else None)
         for optimizer in optimizers.values():
             optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,0 +1,238 @@
+"""`python -m hyperthumb gpu-round`: turn a short GPU loan into checkpoints and figures.
+
+A loan is at most 15 minutes of device time, the machine's start included, so the round is one
+command that finishes in under 10 minutes and writes every result into its output folder as it
+goes (a round cut off still leaves what it finished):
+
+1. train: resume `rdbunet`, `transformer` and `bicubic-sr` from the shipped checkpoints for the same
+   minutes each, with GPU-sized batches, bf16 networks and the photos resident in GPU memory;
+2. bench: decode a 6144x4096 thumbnail (bytes to restored photo) per precision / layout / compile
+   variant: seconds, fps, peak GPU memory and the HR PSNR lost against fp32;
+3. evaluate: the new checkpoints against the shipped ones on `val` and `kodak24`;
+4. `report.md`: all of it with the exact commands, rewritten after each step.
+
+Only the repository travels to the GPU machine (64 MiB in all), not `../shared/datasets`, so
+`--prepare DIR` first writes a compact copy of the photos in the datasets' own layout (each
+training photo downscaled to at most 768 pixels, plus a native-resolution centre crop of the large
+ones, as JPEG quality 95 4:4:4); the round reads it with `--data DIR`. `--smoke` runs every step
+on the CPU with tiny budgets, so CI proves the round works before any GPU time is spent on it.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .bench import synthetic_photo
+from .checkpoint import EMBEDDED_WEIGHTS
+from .codec import HyperThumbCodec
+from .data import list_images
+from .evaluate import evaluate
+from .image_io import load_image
+from .metrics import psnr
+from .methods import BASELINE, CHECKPOINT_OF_METHOD
+from .runtime import Runtime
+from .train import TrainOptions, train
+
+TRAIN_SOURCES = ("photos/train", "train-extra/wikipedia-photos", "train-extra/sun-hays-80")
+EVAL_SETS = {"val": "photos/val", "kodak24": "test/kodak24"}
+MODELS = {"rdbunet": "rdbunet", "transformer": "transformer", "bicubic-sr": "bicubic"}  # checkpoint -> encoder
+_PACK_SIDE = 768
+_PACK_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class RoundBudget:
+    """What each step may spend: the real round, or the CPU smoke test of the same steps."""
+
+    minutes_per_model: float
+    batch: int
+    patch: int
+    bench_size: tuple[int, int]
+    bench_repeats: int
+    eval_photos: Optional[int]  # photos per set, None for all
+    eval_max_side: int
+    eval_targets: tuple[float, ...]
+
+
+def budget(smoke: bool, minutes_per_model: float) -> RoundBudget:
+    if smoke:
+        return RoundBudget(minutes_per_model=0.05, batch=2, patch=64, bench_size=(256, 192), bench_repeats=1,
+                           eval_photos=1, eval_max_side=256, eval_targets=(0.2, 0.5))
+    return RoundBudget(minutes_per_model=minutes_per_model, batch=32, patch=256, bench_size=(6144, 4096),
+                       bench_repeats=5, eval_photos=None, eval_max_side=1024, eval_targets=(0.1, 0.2, 0.3, 0.5))
+
+
+def prepare_data(datasets: Path, out: Path) -> Path:
+    """Writes the compact copy of the photos the round needs (see the module docstring)."""
+    for source in TRAIN_SOURCES:
+        folder = out / source
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in list_images(datasets / source):
+            photo = load_image(path)
+            views = {"": photo.copy()}
+            views[""].thumbnail((_PACK_SIDE, _PACK_SIDE), Image.BICUBIC)
+            if min(photo.size) >= 2 * _PACK_SIDE:
+                left, top = (photo.width - _PACK_SIDE) // 2, (photo.height - _PACK_SIDE) // 2
+                views["-crop"] = photo.crop((left, top, left + _PACK_SIDE, top + _PACK_SIDE))
+            for suffix, view in views.items():
+                view.save(folder / f"{path.stem}{suffix}.jpg", quality=_PACK_QUALITY, subsampling=0)
+    for relative in EVAL_SETS.values():
+        folder = out / relative
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in list_images(datasets / relative):
+            photo = load_image(path)
+            photo.thumbnail((1024, 1024), Image.LANCZOS)
+            photo.save(folder / f"{path.stem}.png")
+    return out
+
+
+class Report:
+    """report.md, rewritten after every step so a cut-off round keeps what it finished."""
+
+    def __init__(self, path: Path, header: list[str]):
+        self.path, self.sections = path, [header]
+        self.write()
+
+    def add(self, lines: list[str]) -> None:
+        self.sections.append(lines)
+        self.write()
+
+    def write(self) -> None:
+        self.path.write_text("\n\n".join("\n".join(section) for section in self.sections) + "\n")
+
+
+def _train_models(data: Path, out: Path, plan: RoundBudget, device: str, weights: Path) -> list[str]:
+    lines = ["## Training", "", "| checkpoint | steps before | steps after | steps/s | command |", "|---|---|---|---|---|"]
+    for name, encoder in MODELS.items():
+        folder = out / "checkpoints" / name
+        shutil.copytree(weights / name, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md"))
+        before = json.loads((folder / "training_state.json").read_text())["step"]
+        command = (f"python -m hyperthumb train --encoder {encoder} --data "
+                   + " ".join(str(data / s) for s in TRAIN_SOURCES)
+                   + f" --val {data / EVAL_SETS['val']} --out {folder} --minutes {plan.minutes_per_model:g} "
+                   f"--batch {plan.batch} --patch {plan.patch} --val-every 1000000"
+                   + (" --bf16" if device == "cuda" else "") + f" --device {device}")
+        started = time.monotonic()
+        train(TrainOptions(encoder=encoder, data=[str(data / s) for s in TRAIN_SOURCES],
+                           val=str(data / EVAL_SETS["val"]), out=str(folder), minutes=plan.minutes_per_model,
+                           batch=plan.batch, patch=plan.patch, val_every=1_000_000, device=device,
+                           bf16=device == "cuda", command=command))
+        after = json.loads((folder / "training_state.json").read_text())["step"]
+        lines.append(f"| {name} | {before:,} | {after:,} | {(after - before) / (time.monotonic() - started):.2f} "
+                     f"| `{command}` |")
+    return lines
+
+
+def _decode_variants(device: torch.device) -> dict[str, Runtime]:
+    if device.type == "cuda":
+        variants = {"fp32": Runtime(), "fp32 channels-last": Runtime(channels_last=True),
+                    "fp16 channels-last": Runtime(torch.float16, channels_last=True),
+                    "bf16": Runtime(torch.bfloat16),
+                    "bf16 channels-last": Runtime(torch.bfloat16, channels_last=True),
+                    "bf16 channels-last batch 4": Runtime(torch.bfloat16, channels_last=True, batch=4),
+                    "bf16 channels-last compiled": Runtime(torch.bfloat16, channels_last=True, compile=True)}
+        return variants
+    return {"fp32": Runtime(), "bf16": Runtime(torch.bfloat16)}
+
+
+def _bench(plan: RoundBudget, device: torch.device, weights: Path) -> list[str]:
+    from . import load_model
+
+    photo = synthetic_photo(*plan.bench_size)
+    lines = ["## Decode speed", "",
+             f"{plan.bench_size[0]}x{plan.bench_size[1]} synthetic photo, shipped checkpoints, the thumbnail's "
+             f"bytes to the restored photo, median of {plan.bench_repeats} after one warm-up; "
+             f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}, torch {torch.__version__}.",
+             "", "| encoder | variant | decode s | fps | peak GPU MB | HR PSNR vs fp32 (dB) | within 0.05 dB |",
+             "|---|---|---|---|---|---|---|"]
+    for encoder in ("rdbunet", "transformer"):
+        model = load_model(encoder, source=weights / encoder, device=str(device)).model
+        thumb = HyperThumbCodec(model, encoder, device).encode(photo, target_bpp=0.3)
+        reference = None
+        for variant, runtime in _decode_variants(device).items():
+            codec = HyperThumbCodec(model, encoder, device, runtime=runtime)
+            restored = codec.decode(thumb.jpeg)  # warm-up (and compilation)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+                torch.cuda.reset_peak_memory_stats(device)
+            times = []
+            for _ in range(plan.bench_repeats):
+                started = time.perf_counter()
+                restored = codec.decode(thumb.jpeg)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                times.append(time.perf_counter() - started)
+            seconds = float(np.median(times))
+            peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")
+            quality = psnr(restored, photo)
+            reference = quality if reference is None else reference
+            lines.append(f"| {encoder} | {variant} | {seconds:.3f} | {1 / seconds:.1f} | {peak:.0f} | "
+                         f"{quality - reference:+.3f} | {'yes' if abs(quality - reference) <= 0.05 else 'no'} |")
+    return lines
+
+
+def _photos(folder: Path, count: Optional[int]) -> list[Path]:
+    return list_images(folder)[:count] if count else list_images(folder)
+
+
+def _compare(data: Path, out: Path, plan: RoundBudget, device: str, weights: Path) -> list[str]:
+    sets = {name: _photos(data / relative, plan.eval_photos) for name, relative in EVAL_SETS.items()}
+    learned = list(CHECKPOINT_OF_METHOD)
+    common = dict(targets=plan.eval_targets, max_side=plan.eval_max_side, device=device)
+    evaluate(sets, out=out / "eval-shipped", methods=[*learned, BASELINE], weights=weights, **common)
+    evaluate(sets, out=out / "eval-new", methods=learned, weights=out / "checkpoints", reuse=out / "eval-shipped",
+             **common)
+    lines = ["## New against shipped", "",
+             f"Targets {', '.join(map(str, plan.eval_targets))} bpp, photos shrunk to at most {plan.eval_max_side} "
+             "pixels; BD-PSNR against bicubic-jpeg on the mean curve / mean of per-photo deltas.", "",
+             "| set | method | shipped | new | better |", "|---|---|---|---|---|"]
+    deltas = {}
+    for which in ("shipped", "new"):
+        with (out / f"eval-{which}" / "summary.csv").open(newline="") as f:
+            for row in csv.DictReader(f):
+                deltas[(which, row["set"], row["method"])] = tuple(
+                    None if row[key] == "" else float(row[key]) for key in ("bd_psnr_db", "bd_psnr_photo_db"))
+    def cell(figures: Optional[tuple]) -> str:
+        return " / ".join("-" if v is None else f"{v:+.2f} dB" for v in (figures or (None, None)))
+
+    for name in sets:
+        for method in learned:
+            old, new = deltas.get(("shipped", name, method)), deltas.get(("new", name, method))
+            known = old and new and None not in (old[1], new[1])
+            better = "yes" if known and new[1] > old[1] else "no"
+            lines.append(f"| {name} | {method} | {cell(old)} | {cell(new)} | {better} |")
+    return lines
+
+
+def gpu_round(out: Path, data: Path, minutes_per_model: float = 2.5, smoke: bool = False,
+              weights: Path = EMBEDDED_WEIGHTS, log: Callable[[str], None] = print) -> Path:
+    """Runs the round into `out`; returns the report's path."""
+    device = "cuda" if torch.cuda.is_available() and not smoke else "cpu"
+    plan = budget(smoke, minutes_per_model)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    report = Report(out / "report.md", [
+        "# GPU round", "",
+        f"Command: `python -m hyperthumb gpu-round --data {data} --out {out} --minutes-per-model "
+        f"{minutes_per_model:g}{' --smoke' if smoke else ''}`; device: "
+        f"{torch.cuda.get_device_name() if device == 'cuda' else 'CPU'}."])
+    steps: Sequence[tuple[str, Callable[[], list[str]]]] = (
+        ("train", lambda: _train_models(data, out, plan, device, weights)),
+        ("bench", lambda: _bench(plan, torch.device(device), weights)),
+        ("evaluate", lambda: _compare(data, out, plan, device, weights)),
+    )
+    for name, step in steps:
+        log(f"gpu-round: {name} ({time.monotonic() - started:.0f} s so far)")
+        report.add(step())
+    report.add([f"Round finished in {time.monotonic() - started:.0f} s. Commit a new checkpoint only where the "
+                "evaluation says it is better, and for both encoders alike (same data, same budget)."])
+    return out / "report.md"

@@ -1,0 +1,34 @@
+"""The GPU round runs every step end to end (on the CPU, with tiny budgets) and reports as it goes."""
+from __future__ import annotations
+
+import json
+
+from hyperthumb.gpu_round import EVAL_SETS, MODELS, TRAIN_SOURCES, gpu_round, prepare_data
+from tests.conftest import photo_like
+
+
+def test_prepare_writes_the_datasets_layout_small(tmp_path):
+    datasets = tmp_path / "datasets"
+    for index, relative in enumerate((*TRAIN_SOURCES, *EVAL_SETS.values())):
+        (datasets / relative).mkdir(parents=True)
+        photo_like(1600 if index == 0 else 300, 1600 if index == 0 else 200, seed=index).save(
+            datasets / relative / "a.png")
+    pack = prepare_data(datasets, tmp_path / "pack")
+    large = sorted(p.name for p in (pack / TRAIN_SOURCES[0]).iterdir())
+    assert large == ["a-crop.jpg", "a.jpg"]  # a large photo also travels as a native-resolution crop
+    assert all(any((pack / relative).iterdir()) for relative in (*TRAIN_SOURCES, *EVAL_SETS.values()))
+
+
+def test_smoke_round_trains_benches_evaluates_and_reports(tmp_path):
+    data = tmp_path / "data"
+    for index, relative in enumerate((*TRAIN_SOURCES, *EVAL_SETS.values())):
+        (data / relative).mkdir(parents=True)
+        photo_like(160, 128, seed=index).save(data / relative / f"photo{index}.png")
+    out = tmp_path / "round"
+    report = gpu_round(out, data, smoke=True).read_text()
+    for name in MODELS:
+        state = json.loads((out / "checkpoints" / name / "training_state.json").read_text())
+        assert "--device cpu" in state["commands"][-1]
+    for heading in ("## Training", "## Decode speed", "## New against shipped", "Round finished"):
+        assert heading in report
+    assert (out / "eval-new" / "kodak24" / "results.csv").is_file()
