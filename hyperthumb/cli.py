@@ -72,7 +72,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         raise ValueError("give photos or folders, or --set NAME=DIR")
     print(evaluate(sets, args.bpp, args.out, methods=args.methods, max_side=args.max_side, device=args.device,
                    jobs=args.jobs, weights=args.weights, reuse=args.reuse))
-    print(f"per set results.csv, summary.csv and summary.txt, and summary.csv, per_photo_bd.csv and rd.html "
+    print(f"per set results.csv, summary.csv and summary.txt; summary.csv, summary.md, per_photo_bd.csv and rd.html "
           f"in {args.out}")
 
 

@@ -5,7 +5,8 @@ another must show it, so every figure is per set. Writes into the output folder:
 - `<set>/results.csv`: one row per photo x method x target (RESULT_COLUMNS), appended as it goes;
 - `<set>/summary.csv`, `<set>/summary.txt`: per method and target the means over the set's photos,
   and per method the Bjontegaard deltas against `bicubic-jpeg`;
-- `summary.csv` and `summary.txt`: the same for all sets, one after the other;
+- `summary.csv`, `summary.txt` and `summary.md` (Markdown tables): the same for all sets, one after
+  the other;
 - `per_photo_bd.csv`: every photo's BD-PSNR per method;
 - `rd.html`: rate-distortion charts per set (the full-resolution references dashed), then the
   per-photo BD-PSNR of each method, one point per photo, grouped by set.
@@ -171,6 +172,26 @@ def format_summary(summary: Sequence[dict], notes: Sequence[str] = (), baseline:
     return "\n".join(lines) + "\n"
 
 
+def markdown_summary(summary: Sequence[dict], baseline: str = BASELINE) -> str:
+    """One set's summary as Markdown: the figures per method and target, then the deltas per method."""
+    def cell(value, digits: int) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    columns = [("bpp", "bpp", 3), ("psnr_hr", "HR PSNR", 2), ("psnr_lr", "thumb PSNR", 2), ("ssim_hr", "SSIM", 4),
+               ("lpips_rgb", "LPIPS-RGB", 3), ("lpips_y", "LPIPS-Y", 3)]
+    lines = ["| method | target | " + " | ".join(title for _, title, _ in columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
+    lines += [f"| {row['method']} | {row['target_bpp']:g} | "
+              + " | ".join(cell(row[key], digits) for key, _, digits in columns) + " |" for row in summary]
+    lines += ["", f"| method | BD-PSNR vs {baseline}, mean curve | mean of per-photo BD-PSNR | photos below "
+                  f"{baseline} | BD-rate |", "|---|---|---|---|---|"]
+    for method, row in {row["method"]: row for row in summary if row["method"] not in REFERENCE_METHODS}.items():
+        lines.append(f"| {method} | {cell(row['bd_psnr_db'], 2)} dB | {cell(row['bd_psnr_photo_db'], 2)} dB | "
+                     f"{'-' if row['photos_below_baseline'] is None else row['photos_below_baseline']} of "
+                     f"{row['images']} | {cell(row['bd_rate_pct'], 1)} % |")
+    return "\n".join(lines) + "\n"
+
+
 def write_charts(summaries: Mapping[str, Sequence[dict]], photo_deltas: Sequence[dict], path: Path) -> None:
     """Per set one rate-distortion chart per metric, then the per-photo deltas, on one self-contained
     page (plotly.js inlined once)."""
@@ -263,7 +284,7 @@ def evaluate(sets: Mapping[str, Sequence[PathLike]], targets: Sequence[float], o
     finally:
         for f in files.values():
             f.close()
-    summaries, photo_deltas, texts = {}, [], []
+    summaries, photo_deltas, texts, markdown = {}, [], [], []
     for name, rows in results.items():
         summary = [{"set": name, **row} for row in summarize(rows)]
         summaries[name] = summary
@@ -272,9 +293,11 @@ def evaluate(sets: Mapping[str, Sequence[PathLike]], targets: Sequence[float], o
         text = format_summary(summary, notes, title=f"Set {name}: {len(paths[name])} photos")
         (out / name / "summary.txt").write_text(text)
         texts.append(text)
+        markdown += [f"### {name} ({len(paths[name])} photos)", "", markdown_summary(summary)]
     _write_csv(out / "summary.csv", SUMMARY_COLUMNS, [row for summary in summaries.values() for row in summary])
     _write_csv(out / "per_photo_bd.csv", PER_PHOTO_COLUMNS, photo_deltas)
     text = "\n".join(texts)
     (out / "summary.txt").write_text(text)
+    (out / "summary.md").write_text("\n".join(markdown))
     write_charts(summaries, photo_deltas, out / "rd.html")
     return text
