@@ -11,7 +11,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 from .image_io import to_tensor
-from .lpips_weights import load_state_dict
+from .lpips_weights import load_state_dict, weights_path
 from .resize import bicubic_downscale, pad_to_multiple
 
 Y_BORDER = 2  # the paper reports Y PSNR with a 2-pixel border crop
@@ -61,7 +61,14 @@ def _lpips_model():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = lpips.LPIPS(net="alex", pretrained=False, pnet_rand=True, verbose=False)
-    model.load_state_dict(state, strict=False)
+    # Not strict only because the model lists each linear layer twice (`linN` and `lins.N`, one module)
+    # and keeps its input scaling as constant buffers; any other gap would silently measure with
+    # random weights, so it is an error.
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    gaps = [k for k in missing if not k.startswith(("lins.", "scaling_layer."))] + list(unexpected)
+    if gaps:
+        raise RuntimeError(f"LPIPS weights at {weights_path()} do not match the model ({gaps}); delete the file "
+                           "and run `python -m hyperthumb lpips-weights` again")
     return model.eval()
 
 

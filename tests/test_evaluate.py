@@ -114,3 +114,23 @@ def test_summary_explains_an_undefined_bd_rate():
     assert NO_OVERLAP not in format_summary(overlapping)
     disjoint = [row(BASELINE, 0.1, 30.0, 0.0), row("rdbunet", 0.1, 33.0, None)]
     assert NO_OVERLAP in format_summary(disjoint)
+
+
+def test_lpips_refuses_weights_that_do_not_fit_the_model(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    from hyperthumb import lpips_weights, metrics
+    from hyperthumb.lpips_weights import load_state_dict
+
+    state = load_state_dict()
+    if state is None:
+        pytest.skip("LPIPS weights are not provisioned")
+    monkeypatch.setenv(lpips_weights.CACHE_ENV, str(tmp_path))
+    del state["lin4.model.1.weight"]
+    save_file(state, str(lpips_weights.weights_path()))
+    metrics._lpips_model.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="do not match"):
+            metrics.lpips_distance(photo_like(64, 64), photo_like(64, 64, seed=1))
+    finally:
+        metrics._lpips_model.cache_clear()
