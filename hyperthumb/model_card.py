@@ -57,8 +57,8 @@ def _data_line(role: str, folder: str) -> str:
         count = f"{len(list_images(folder))} photos"
     except InvalidImageError:
         count = "folder not present where this card was written"
-    licenses = Path(folder).parent / "LICENSES.md"
-    credit = f", licenses and credits in `{licenses}`" if licenses.is_file() else ""
+    credits = [path for path in (Path(folder) / "ATTRIBUTION.md", Path(folder).parent / "LICENSES.md") if path.is_file()]
+    credit = f", licenses and credits in `{credits[0]}`" if credits else ", terms in the datasets' README"
     return f"- {role}: `{folder}` ({count}{credit})"
 
 
