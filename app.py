@@ -457,9 +457,9 @@ def _encode_tab() -> None:
                         api_description=description, preprocess=False, trigger_mode="always_last",
                         show_progress="minimal", concurrency_id=MODEL_WORK)
         measured = shown.then(measure_quality, encoded, [metrics, encoded, status], api_visibility="private",
-                              show_progress="minimal", concurrency_id=MODEL_WORK)
+                              show_progress="minimal", show_progress_on=metrics, concurrency_id=MODEL_WORK)
         measured.then(rate_distortion_chart, encoded, [chart, region, encoded, status], api_visibility="private",
-                      show_progress="minimal", concurrency_id=MODEL_WORK)
+                      show_progress_on=chart, concurrency_id=MODEL_WORK)
     gr.Button("Measure", visible=False).click(
         measure_quality, encoded, [metrics, encoded, status], api_name="metrics",
         api_description="The quality figures of the session's last /encode result: metrics table, status.",
