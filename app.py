@@ -57,6 +57,7 @@ SHARE_ENV = "HYPERTHUMB_SHARE"
 MODEL_WORK = "model"  # one queue for every event that runs a model, so the limit holds across them
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "hyperthumb-app"
 OUTPUT_MAX_AGE_S = 3600  # folders of sessions that never said goodbye (API clients, crashed tabs)
+OUTPUT_MAX_BYTES = 2 * 2**30  # all sessions' files together; the oldest sessions go first beyond this
 PHOTO_FORMATS = "JPEG, PNG, WebP or TIFF"
 
 log = logging.getLogger("hyperthumb.app")
@@ -133,16 +134,36 @@ def _open_photo(payload: Union[None, str, dict]) -> tuple[Image.Image, Path, str
         raise UserError(_with_file_name(exc, path, name)) from None
 
 
-def _session_dir(request: Optional[gr.Request]) -> Path:
-    """A new folder for one request's files, inside its browser session's folder (removed when the
-    session ends); folders older than OUTPUT_MAX_AGE_S are removed on the way."""
-    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True)
-    for old in OUTPUT_ROOT.iterdir():
+def _folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def _sweep() -> None:
+    """Removes session folders older than OUTPUT_MAX_AGE_S, then the oldest ones while all of them
+    together hold more than OUTPUT_MAX_BYTES."""
+    folders = []
+    for folder in OUTPUT_ROOT.iterdir():
         try:
-            if time.time() - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
-                shutil.rmtree(old, ignore_errors=True)
+            age = time.time() - folder.stat().st_mtime
+            if age > OUTPUT_MAX_AGE_S:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                folders.append((age, _folder_bytes(folder), folder))
         except FileNotFoundError:  # another request removed it first
             pass
+    total = sum(size for _, size, _ in folders)
+    for _, size, folder in sorted(folders, reverse=True):  # oldest first
+        if total <= OUTPUT_MAX_BYTES:
+            break
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= size
+
+
+def _session_dir(request: Optional[gr.Request]) -> Path:
+    """A new folder for one request's files, inside its browser session's folder (removed when the
+    session ends, or by `_sweep` when too old or too much)."""
+    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True)
+    _sweep()
     session = OUTPUT_ROOT / _session_name(request)
     session.mkdir(exist_ok=True)
     os.utime(session)  # an active session's folder stays young

@@ -8,6 +8,7 @@ import os
 import re
 import sqlite3
 import tempfile
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -214,6 +215,19 @@ def test_a_session_folder_goes_with_its_session():
     assert folder.parent == app.OUTPUT_ROOT / "test-session" and folder.is_dir()
     app.end_session(request)
     assert not folder.parent.exists()
+
+
+def test_session_folders_are_bounded_in_size(monkeypatch, tmp_path):
+    import app
+
+    monkeypatch.setattr(app, "OUTPUT_ROOT", tmp_path)
+    monkeypatch.setattr(app, "OUTPUT_MAX_BYTES", 1500)
+    for age, name in ((30, "old"), (20, "middle"), (10, "new")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "file.png").write_bytes(bytes(1000))
+        os.utime(tmp_path / name, (time.time() - age,) * 2)
+    app._session_dir(SimpleNamespace(session_hash="current"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["current", "new"]
 
 
 def _write(folder, name: str, data) -> str:
