@@ -3,35 +3,41 @@
     python app.py [--share] [--host 127.0.0.1] [--port 7860]
 
 A thin page over the `hyperthumb` library: every upload goes through `image_io.load_image`, each
-handler calls the library and formats its result, and bad input becomes a `gr.Error` sentence.
-The same file runs as a Hugging Face Space (README front matter: `sdk: gradio`, `app_file: app.py`).
+handler calls the library and formats its result. A bad input never clears the page: the handler
+leaves every panel as it was and says what went wrong in the tab's status line, naming the file by
+the name the user gave it. The same file runs as a Hugging Face Space (README front matter).
 """
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 import hashlib
+import html
 import io
 import logging
 import os
 import random
+import re
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import gradio as gr
 import pandas as pd
 import plotly.graph_objects as go
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import hyperthumb
 from hyperthumb import charts
-from hyperthumb.errors import HyperThumbError
+from hyperthumb.checkpoint import checkpoint_summary
+from hyperthumb.errors import HyperThumbError, InvalidImageError, InvalidThumbnailError
 from hyperthumb.image_io import load_image
+from hyperthumb.jpeg_file import find_marker
 from hyperthumb.labels import CHOICES, LabelStore
-from hyperthumb.methods import BASELINE, MethodResult, measure, run_method
+from hyperthumb.methods import BASELINE, REFERENCE_METHODS, MethodResult, measure, run_method
 from hyperthumb.metrics import lpips_available
 
 ROOT = Path(__file__).resolve().parent
@@ -40,12 +46,19 @@ ENCODERS = {"RDBUnet": "rdbunet", "Transformer": "transformer"}
 BOTH = "Both, side by side"
 LABEL_METHODS = ("rdbunet", "transformer", BASELINE)
 CHART_RATES = (0.1, 0.2, 0.3, 0.5)
-CHART_LONG_SIDE = 768  # the chart runs 3 methods x 5 rates: on a copy this size it stays quick on a CPU
+CHART_METHODS = (*ENCODERS.values(), BASELINE, *REFERENCE_METHODS)
+# The chart runs every method at native scale; beyond this side it takes a centre region instead.
+# Its 6 methods x 4 rates take about 26 s on 0.8 MP on a 2-core CPU (AVIF alone half of it), so
+# 512 x 512 keeps it near 10 s; on a GPU the learned methods are quick, the CPU-bound references not.
+CHART_SIDE = {"cpu": 512, "cuda": 1024}
+APP_MAX_PIXELS = 40_000_000  # a 6K photo is 25 MP; larger uploads would not fit a shared server's memory
 LABELS_DB_ENV = "HYPERTHUMB_LABELS_DB"
 SHARE_ENV = "HYPERTHUMB_SHARE"
 MODEL_WORK = "model"  # one queue for every event that runs a model, so the limit holds across them
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "hyperthumb-app"
-OUTPUT_MAX_AGE_S = 3600  # Gradio has copied a request's files into its own cache long before this
+OUTPUT_MAX_AGE_S = 3600  # folders of sessions that never said goodbye (API clients, crashed tabs)
+OUTPUT_MAX_BYTES = 2 * 2**30  # all sessions' files together; the oldest sessions go first beyond this
+PHOTO_FORMATS = "JPEG, PNG, WebP or TIFF"
 
 log = logging.getLogger("hyperthumb.app")
 
@@ -58,41 +71,112 @@ except ImportError:
         return function
 
 
+class UserError(Exception):
+    """A plain sentence for the page: what went wrong with the user's input and what to do."""
+
+
+def _with_file_name(exc: HyperThumbError, path: Path, name: str) -> str:
+    """The library's message with the server's copy of the file called by the user's name for it."""
+    message = str(exc).replace(str(path), name).replace(path.name, name).rstrip(".")
+    advice = (f"please upload a {PHOTO_FORMATS} photo" if isinstance(exc, InvalidImageError) else
+              "please upload a thumbnail saved by HyperThumb's Encode tab or command line"
+              if isinstance(exc, InvalidThumbnailError) else "please try again")
+    return f"Could not use {name}: {message}; {advice}."
+
+
 def user_errors(handler: Callable) -> Callable:
-    """Turns the library's errors into a sentence in the page, and anything unexpected into a short
-    message (traceback in the server log), so that no input can crash the page or show a traceback."""
+    """Keeps the page as it was on any error: every output is skipped except the last, the tab's
+    status line, which gets one sentence. A user error logs one line; an unexpected one its
+    traceback, and the page a short apology without details."""
     @functools.wraps(handler)
     def guarded(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
-        except gr.Error:
-            raise
-        except HyperThumbError as exc:
-            message = str(exc).rstrip(".")
-            raise gr.Error(f"{message[:1].upper()}{message[1:]}.") from None
+        except UserError as exc:
+            message = str(exc)
+            log.info("user error in %s: %s", handler.__name__, message)
         except Exception:
             log.exception("%s failed", handler.__name__)
-            raise gr.Error("Something went wrong on the server while handling this request; "
-                           "please try again or use another photo.") from None
+            message = ("Something went wrong on the server while handling this request; "
+                       "please try again or use another photo.")
+        outputs = guarded.outputs
+        return message if outputs == 1 else [*[gr.skip()] * (outputs - 1), message]
+    guarded.outputs = 1
     return guarded
 
 
-def _open_upload(path: Optional[str], what: str = "a photo") -> Image.Image:
-    if not path:
-        raise gr.Error(f"Upload {what} first, or pick an example.")
-    return load_image(path)
+def outputs(count: int) -> Callable[[Callable], Callable]:
+    """Tells `user_errors` how many outputs its handler has (the status line last)."""
+    def bind(guarded: Callable) -> Callable:
+        guarded.outputs = count
+        return guarded
+    return bind
 
 
-def _fresh_dir() -> Path:
-    """A new folder for one request's files; folders older than OUTPUT_MAX_AGE_S are removed."""
-    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True)
-    for old in OUTPUT_ROOT.iterdir():
+def _upload(payload: Union[None, str, dict]) -> Optional[tuple[Path, str]]:
+    """(server path, the user's own file name) of an upload, raw (`preprocess=False`) or a path."""
+    if not payload:
+        return None
+    if isinstance(payload, dict):
+        path = Path(payload["path"])
+        return path, Path(payload.get("orig_name") or path.name).name
+    return Path(payload), Path(payload).name
+
+
+def _open_photo(payload: Union[None, str, dict]) -> tuple[Image.Image, Path, str]:
+    upload = _upload(payload)
+    if upload is None:
+        raise UserError("Upload a photo first, or pick an example.")
+    path, name = upload
+    try:
+        return load_image(path, max_pixels=APP_MAX_PIXELS), path, name
+    except HyperThumbError as exc:
+        raise UserError(_with_file_name(exc, path, name)) from None
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def _sweep() -> None:
+    """Removes session folders older than OUTPUT_MAX_AGE_S, then the oldest ones while all of them
+    together hold more than OUTPUT_MAX_BYTES."""
+    folders = []
+    for folder in OUTPUT_ROOT.iterdir():
         try:
-            if time.time() - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
-                shutil.rmtree(old, ignore_errors=True)
+            age = time.time() - folder.stat().st_mtime
+            if age > OUTPUT_MAX_AGE_S:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                folders.append((age, _folder_bytes(folder), folder))
         except FileNotFoundError:  # another request removed it first
             pass
-    return Path(tempfile.mkdtemp(dir=OUTPUT_ROOT))
+    total = sum(size for _, size, _ in folders)
+    for _, size, folder in sorted(folders, reverse=True):  # oldest first
+        if total <= OUTPUT_MAX_BYTES:
+            break
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= size
+
+
+def _session_dir(request: Optional[gr.Request]) -> Path:
+    """A new folder for one request's files, inside its browser session's folder (removed when the
+    session ends, or by `_sweep` when too old or too much)."""
+    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True)
+    _sweep()
+    session = OUTPUT_ROOT / _session_name(request)
+    session.mkdir(exist_ok=True)
+    os.utime(session)  # an active session's folder stays young
+    return Path(tempfile.mkdtemp(dir=session))
+
+
+def _session_name(request: Optional[gr.Request]) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "", getattr(request, "session_hash", None) or "") or "anonymous"
+
+
+def end_session(request: gr.Request) -> None:
+    """Removes a closed browser session's files."""
+    shutil.rmtree(OUTPUT_ROOT / _session_name(request), ignore_errors=True)
 
 
 def _save_png(image: Image.Image, path: Path) -> str:
@@ -106,185 +190,306 @@ def _chosen(choice: str) -> list[str]:
     return list(ENCODERS.values()) if choice == BOTH else [ENCODERS[choice]]
 
 
-METRIC_ROWS = ["achieved bpp", "file size", "compression ratio vs upload", "HR PSNR, RGB (dB)",
-               "thumbnail PSNR (dB)", "HR SSIM", "LPIPS, RGB", "encode time (s)", "decode time (s)", "device"]
+def _kib(size: int) -> str:
+    return f"{size / 1024:.1f} KiB"
 
 
-def _metric_column(result: MethodResult, figures: Optional[dict], original_bytes: int) -> list[str]:
-    """One method's values for METRIC_ROWS; `figures` is None while the quality is being measured."""
-    missed = "" if result.reached_target else f" (the model cannot reach {result.target_bpp:.2f} on this photo)"
-    if figures is None:
-        quality = ["measuring ..."] * 4
-    else:
-        lpips = ("unavailable: weights not provisioned (python -m hyperthumb lpips-weights)"
-                 if figures["lpips_rgb"] is None else f"{figures['lpips_rgb']:.4f} (Y {figures['lpips_y']:.4f})")
-        quality = [f"{figures['psnr_hr']:.2f} (Y {figures['psnr_hr_y']:.2f})", f"{figures['psnr_lr']:.2f}",
-                   f"{figures['ssim_hr']:.4f}", lpips]
-    return [f"{result.bpp:.4f}{missed}", f"{len(result.jpeg) / 1024:.1f} KiB ({len(result.jpeg)} bytes)",
-            f"{original_bytes / len(result.jpeg):.1f} : 1", *quality, f"{result.encode_s:.2f}",
-            f"{result.decode_s:.2f}", hyperthumb.default_device()]
+def _true_size_html(jpeg: bytes, size: tuple[int, int]) -> str:
+    """The thumbnail at one screen pixel per thumbnail pixel, scrolling rather than shrinking."""
+    source = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+    return (f'<div style="overflow:auto;max-height:70vh"><img src="{source}" width="{size[0]}" '
+            f'height="{size[1]}" style="max-width:none" alt="thumbnail, {size[0]}x{size[1]}"></div>'
+            f"<p>{size[0]}x{size[1]} pixels, {_kib(len(jpeg))}</p>")
 
 
+METRIC_ROWS = ["file size", "bpp", "size vs upload", "HR PSNR, RGB (dB)", "thumbnail PSNR (dB)", "HR SSIM",
+               "LPIPS, RGB", "encode time (s)", "decode time (s)"]
+UPLOAD_COLUMN = "your upload"
+
+
+def _metric_table(encoded: dict) -> pd.DataFrame:
+    """Rows METRIC_ROWS; a column for the upload itself, then one per encoder shown. Quality reads
+    "measuring ..." until `measure_quality` has filled the figures in."""
+    upload_bytes, pixels = encoded["upload_bytes"], encoded["pixels"]
+    table = {"": METRIC_ROWS,
+             UPLOAD_COLUMN: [_kib(upload_bytes), f"{upload_bytes * 8 / pixels:.4f}", *[""] * 7]}
+    for entry in encoded["results"]:
+        size, figures = entry["bytes"], entry.get("figures")
+        missed = "" if entry["reached_target"] else " (target out of reach)"
+        ratio = (f"{upload_bytes / size:.1f}x smaller" if size < upload_bytes else
+                 f"{size / upload_bytes:.1f}x larger")
+        if figures is None:
+            quality = ["measuring ..."] * 4
+        else:
+            lpips = "n/a" if figures["lpips_rgb"] is None else f"{figures['lpips_rgb']:.4f}"
+            quality = [f"{figures['psnr_hr']:.2f}", f"{figures['psnr_lr']:.2f}", f"{figures['ssim_hr']:.4f}", lpips]
+        table[entry["method"]] = [_kib(size), f"{entry['bpp']:.4f}{missed}", ratio, *quality,
+                                  f"{entry['encode_s']:.2f}", f"{entry['decode_s']:.2f}"]
+    return pd.DataFrame(table)
+
+
+def _encode_summary(encoded: dict) -> str:
+    """What the table cannot say plainly: the upload's own figures, and any thumbnail that saves nothing."""
+    width, height = encoded["size"]
+    upload_bpp = encoded["upload_bytes"] * 8 / encoded["pixels"]
+    lines = [f"**{html.escape(encoded['name'])}**: {width}x{height}, {_kib(encoded['upload_bytes'])} "
+             f"({upload_bpp:.3f} bpp) as uploaded."]
+    for entry in encoded["results"]:
+        if entry["bytes"] >= encoded["upload_bytes"]:
+            lines.append(f"The {entry['method']} thumbnail ({_kib(entry['bytes'])}) is not smaller than your upload: "
+                         f"at this target it saves nothing; choose a target below {upload_bpp:.2f} bpp.")
+    return "\n\n".join(lines)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@outputs(5 * len(ENCODERS) + 4)
 @user_errors
 @gpu
-def encode(path: Optional[str], choice: str, target_bpp: float, progress=gr.Progress()) -> list:
-    """Encodes the upload with the chosen encoder(s): per encoder panel the thumbnail at true size,
-    before/after slider and downloads, then the metrics table without the quality rows, and for
-    `measure_quality` where the files are (SSIM and LPIPS take longer than the codec on a CPU)."""
-    photo = _open_upload(path)
-    original_bytes = os.path.getsize(path)
-    folder = _fresh_dir()
+def encode(photo: Union[None, str, dict], choice: str, target_bpp: float, previous: Optional[dict],
+           request: gr.Request = None, progress=gr.Progress()) -> list:
+    """Encodes the upload with the chosen encoder(s): per encoder the thumbnail at true size,
+    before/after slider and downloads; the table without the quality figures, which
+    `measure_quality` adds (SSIM and LPIPS take longer than the codec on a CPU)."""
+    photo, path, name = _open_photo(photo)
+    folder, stem, digest = _session_dir(request), Path(name).stem, _digest(path)
     original = _save_png(photo, folder / "original.png")
-    stem = Path(path).stem
-    chosen, panels, table = _chosen(choice), [], {"": METRIC_ROWS}
-    encoded = {"original": original, "original_bytes": original_bytes, "results": []}
+    chosen, panels = _chosen(choice), []
+    curves = previous.get("curves") if previous and previous.get("digest") == digest else None
+    encoded = {"stage": "encoded", "name": name, "digest": digest, "original": original, "size": photo.size,
+               "pixels": photo.width * photo.height, "upload_bytes": path.stat().st_size, "results": [],
+               "curves": curves}
     for method in ENCODERS.values():
         if method not in chosen:
-            panels += [gr.Column(visible=False), None, None, None, None]
+            panels += [gr.Column(visible=False), *[gr.skip()] * 4]
             continue
         progress(chosen.index(method) / len(chosen), desc=f"Encoding with {method}")
         result = run_method(method, photo, target_bpp)
         thumbnail = folder / f"{stem}_{method}_{target_bpp:.2f}bpp.jpg"
         thumbnail.write_bytes(result.jpeg)
         restored = _save_png(result.restored, folder / f"{stem}_{method}_{target_bpp:.2f}bpp_restored.png")
-        width, height = result.thumbnail.size
-        panels += [gr.Column(visible=True), gr.Image(str(thumbnail), width=width, height=height),
+        panels += [gr.Column(visible=True), _true_size_html(result.jpeg, result.thumbnail.size),
                    (original, restored), str(thumbnail), restored]
-        table[method] = _metric_column(result, None, original_bytes)
         encoded["results"].append({"method": method, "target_bpp": target_bpp, "thumbnail": str(thumbnail),
-                                   "restored": restored, "bpp": result.bpp, "encode_s": result.encode_s,
+                                   "restored": restored, "bytes": len(result.jpeg), "bpp": result.bpp,
+                                   "reached_target": result.reached_target, "encode_s": result.encode_s,
                                    "decode_s": result.decode_s})
-    return [*panels, pd.DataFrame(table), encoded]
+    return [*panels, gr.Column(visible=True), _metric_table(encoded), encoded,
+            _encode_summary(encoded) + "\n\nMeasuring quality ..."]
 
 
+@outputs(3)
 @user_errors
-def measure_quality(encoded: Optional[dict]) -> pd.DataFrame:
-    """The full metrics table for what `encode` just showed, read back from its files."""
-    if not encoded:
-        raise gr.Error("Encode a photo first.")
-    photo, table = Image.open(encoded["original"]).convert("RGB"), {"": METRIC_ROWS}
+def measure_quality(encoded: Optional[dict]) -> list:
+    """The table's quality figures for what `encode` just showed, read back from its files; does
+    nothing where `encode` failed (the state is then the previous, measured one)."""
+    if not encoded or encoded["stage"] != "encoded":
+        return [gr.skip(), gr.skip(), gr.skip()]
+    photo = Image.open(encoded["original"]).convert("RGB")
+    with_lpips = lpips_available()
     for entry in encoded["results"]:
         jpeg = Path(entry["thumbnail"]).read_bytes()
         thumbnail, restored = (Image.open(source).convert("RGB") for source in (io.BytesIO(jpeg), entry["restored"]))
         result = MethodResult(entry["method"], entry["target_bpp"], jpeg, entry["bpp"], thumbnail, restored,
                               entry["encode_s"], entry["decode_s"])
-        figures = measure(photo, result, with_lpips=lpips_available())
-        table[result.method] = _metric_column(result, figures, encoded["original_bytes"])
-    return pd.DataFrame(table)
+        entry["figures"] = {key: value for key, value in measure(photo, result, with_lpips=with_lpips).items()
+                            if key in ("psnr_hr", "psnr_lr", "ssim_hr", "lpips_rgb")}
+    encoded["stage"] = "measured"
+    note = "" if with_lpips else ("\n\nLPIPS reads n/a: its weights are not on this server "
+                                  "(`python -m hyperthumb lpips-weights` fetches them once).")
+    return [_metric_table(encoded), encoded, _encode_summary(encoded) + note]
 
 
+def chart_region(size: tuple[int, int], device: str) -> tuple[int, int, int, int]:
+    """The part of the photo the chart is computed on, at native scale: all of it when it fits the
+    device's budget, otherwise a centre region of at most CHART_SIDE x CHART_SIDE (cut on the
+    8-pixel grid, so that its JPEG blocks are the photo's own)."""
+    side = CHART_SIDE.get(device, CHART_SIDE["cpu"])
+    width, height = size
+    if width <= side and height <= side:
+        return 0, 0, width, height
+    region_w, region_h = min(width, side), min(height, side)
+    left, top = (width - region_w) // 2 // 8 * 8, (height - region_h) // 2 // 8 * 8
+    return left, top, left + region_w, top + region_h
+
+
+def _region_preview(photo: Image.Image, box: tuple[int, int, int, int], path: Path) -> str:
+    """The photo, small, with the chart's region outlined."""
+    preview = photo.copy()
+    preview.thumbnail((640, 640), Image.LANCZOS)
+    scale = preview.width / photo.width
+    ImageDraw.Draw(preview).rectangle([round(v * scale) for v in box], outline=(255, 40, 40),
+                                      width=max(2, preview.width // 160))
+    return _save_png(preview, path)
+
+
+@outputs(4)
 @user_errors
 @gpu
-def rate_distortion_chart(path: Optional[str], choice: str, target_bpp: float, progress=gr.Progress()) -> go.Figure:
-    """HR PSNR against bpp for both encoders and the baseline on a downscaled copy of the upload;
-    runs after the main result, so the user never waits for it."""
-    photo = _open_upload(path)
-    full_size = photo.size
-    photo.thumbnail((CHART_LONG_SIDE, CHART_LONG_SIDE), Image.LANCZOS)
-    current = round(float(target_bpp), 3)
-    highlighted = _chosen(choice)[0]
-    runs = [(method, rate) for method in (*ENCODERS.values(), BASELINE) for rate in sorted({*CHART_RATES, current})]
-    rows, highlight = [], None
-    for method, rate in progress.tqdm(runs, desc="Rate-distortion chart"):
-        row = {"method": method, **measure(photo, run_method(method, photo, rate), with_lpips=False)}
-        rows.append(row)
-        if (method, rate) == (highlighted, current):
-            highlight = row
-    scaled = "" if photo.size == full_size else f", downscaled from {full_size[0]}x{full_size[1]}"
-    title = f"This photo at {photo.size[0]}x{photo.size[1]}{scaled}; star: {highlighted} at {current} bpp"
-    return charts.rate_distortion_figure(rows, "psnr_hr", highlight, title)
+def rate_distortion_chart(encoded: Optional[dict], request: gr.Request = None, progress=gr.Progress()) -> list:
+    """HR PSNR against bpp for every method on the photo (or its centre region) at native scale,
+    with the shown results starred at exactly the table's figures. Runs after the table, so the
+    user never waits for it; the curves are kept for the next target on the same photo."""
+    if not encoded or encoded["stage"] != "measured":
+        return [gr.skip()] * 4
+    photo = Image.open(encoded["original"]).convert("RGB")
+    box = chart_region(photo.size, hyperthumb.default_device())
+    whole = box == (0, 0, *photo.size)
+    if encoded["curves"] is None or tuple(encoded["curves"]["box"]) != box:
+        region = photo.crop(box)
+        runs = [(method, rate) for method in CHART_METHODS for rate in CHART_RATES]
+        rows = [{"method": method, **measure(region, run_method(method, region, rate), with_lpips=False)}
+                for method, rate in progress.tqdm(runs, desc="Rate-distortion chart")]
+        encoded["curves"] = {"box": box, "rows": rows}
+    where = (f"the whole {photo.width}x{photo.height} photo" if whole else
+             f"the centre {box[2] - box[0]}x{box[3] - box[1]} region of this {photo.width}x{photo.height} photo "
+             f"(outlined)")
+    title = f"HR PSNR against bpp on {where}, at native scale"
+    figure = charts.rate_distortion_figure(encoded["curves"]["rows"], "psnr_hr", None, title)
+    marks = [{"method": entry["method"], "bpp": entry["bpp"], "psnr_hr": entry["figures"]["psnr_hr"]}
+             for entry in encoded["results"]]
+    charts.add_result_marks(figure, marks, "psnr_hr", "this result" if whole else "this result, whole photo")
+    preview = _region_preview(photo, box, _session_dir(request) / "chart_region.png")
+    encoded["stage"] = "charted"
+    return [figure, preview, encoded, gr.skip()]
 
 
+def _model_note(encoder: str) -> str:
+    try:
+        summary = checkpoint_summary(encoder)
+    except HyperThumbError:
+        return f"{encoder} (no checkpoint found)"
+    steps = summary["trained_steps"]
+    return f"{encoder} (checkpoint at step {steps:,})" if steps else f"{encoder} (checkpoint of unknown step)"
+
+
+@outputs(3)
 @user_errors
 @gpu
-def decode(path: Optional[str]) -> tuple[str, str, str]:
+def decode(path: Optional[str], request: gr.Request = None) -> list:
     """A HyperThumb JPEG -> the restored HR photo, using the model its marker names."""
-    if not path:
-        raise gr.Error("Upload a HyperThumb JPEG first.")
-    jpeg = Path(path).read_bytes()
-    photo = hyperthumb.decode(jpeg)
-    restored = _save_png(photo, _fresh_dir() / f"{Path(path).stem}_restored.png")
-    note = (f"Restored a {photo.size[0]}x{photo.size[1]} photo from a {len(jpeg) / 1024:.1f} KiB thumbnail "
-            f"({len(jpeg) * 8 / (photo.size[0] * photo.size[1]):.4f} bpp).")
-    return restored, restored, note
+    upload = _upload(path)
+    if upload is None:
+        raise UserError("Upload a HyperThumb JPEG first.")
+    path, name = upload
+    jpeg = path.read_bytes()
+    try:
+        encoder = find_marker(jpeg).encoder if jpeg else ""
+        photo = hyperthumb.decode(jpeg)
+    except HyperThumbError as exc:
+        raise UserError(_with_file_name(exc, path, name)) from None
+    restored = _save_png(photo, _session_dir(request) / f"{Path(name).stem}_restored.png")
+    note = (f"Restored a {photo.size[0]}x{photo.size[1]} photo from {html.escape(name)}, a {_kib(len(jpeg))} thumbnail "
+            f"({len(jpeg) * 8 / (photo.size[0] * photo.size[1]):.4f} bpp), with {_model_note(encoder)} "
+            f"on {hyperthumb.default_device()}.")
+    return [restored, restored, note]
 
 
+@outputs(4)
 @user_errors
 @gpu
-def new_pair(path: Optional[str], target_bpp: float, progress=gr.Progress()) -> tuple:
+def new_pair(photo: Union[None, str, dict], target_bpp: float, request: gr.Request = None,
+             progress=gr.Progress()) -> list:
     """Two methods drawn at random in random order, both at the same bpp; their names stay in the
     session state (never sent to the page) until the user has judged."""
-    photo = _open_upload(path)
+    photo, path, _name = _open_photo(photo)
     methods = random.sample(LABEL_METHODS, 2)
-    folder, shown, figures = _fresh_dir(), [], []
+    folder, shown, figures = _session_dir(request), [], []
     for side, method in zip("AB", methods):
         progress(len(shown) / 2, desc=f"Reconstruction {side}")
         result = run_method(method, photo, target_bpp)
         shown.append(_save_png(result.restored, folder / f"{side}.png"))
         figures.append(measure(photo, result, with_lpips=lpips_available()))
-    pair = {"image_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(), "methods": methods,
-            "bpp": float(target_bpp), "metrics": figures}
+    pair = {"image_sha256": _digest(path), "methods": methods, "bpp": float(target_bpp), "metrics": figures}
     original = _save_png(photo, folder / "original.png")
-    return original, (shown[0], shown[1]), pair, "Which reconstruction is closer to the original?"
+    return [original, (shown[0], shown[1]), pair, "Which reconstruction is closer to the original?"]
 
 
 def label_handlers(store: LabelStore) -> tuple[Callable, Callable]:
     """The two handlers that touch the label file, bound to `store`."""
+    @outputs(2)
     @user_errors
-    def submit(pair: Optional[dict], choice: Optional[str], note: str) -> tuple[None, str]:
+    def submit(pair: Optional[dict], choice: Optional[str], note: str) -> list:
         if not pair:
-            raise gr.Error("Show a pair first, then judge it.")
+            raise UserError("Show a pair first, then judge it.")
         if choice not in CHOICES:
-            raise gr.Error("Pick A, B or \"they look the same\" first.")
+            raise UserError("Pick A, B or \"they look the same\" first.")
         method_a, method_b = pair["methods"]
         label_id = store.add(pair["image_sha256"], method_a, method_b, pair["bpp"], choice,
                              pair["metrics"][0], pair["metrics"][1], note or "")
-        return None, f"Saved label #{label_id}. A was **{method_a}**, B was **{method_b}**."
+        return [None, f"Saved label #{label_id}. A was **{method_a}**, B was **{method_b}**."]
 
+    @outputs(4)
     @user_errors
-    def results() -> tuple:
+    def results(request: gr.Request = None) -> list:
         rates = store.win_rates()
         table = pd.DataFrame(rates, columns=["method", "comparisons", "wins", "ties", "losses", "win_rate"])
-        csv = store.to_csv(_fresh_dir() / "hyperthumb_labels.csv")
-        return charts.win_rate_figure(rates), table, str(csv)
+        csv = store.to_csv(_session_dir(request) / "hyperthumb_labels.csv")
+        return [charts.win_rate_figure(rates), table, str(csv), gr.skip()]
 
     return submit, results
+
+
+def _photo_input(elem_id: str) -> gr.Image:
+    """Preview and drag-and-drop; its events take the raw upload (`preprocess=False`), so that the
+    app's own checks, not Gradio's, judge the file, and the file reaches the library unchanged."""
+    return gr.Image(label=f"Photo ({PHOTO_FORMATS} ...)", type="filepath", sources=["upload", "clipboard"],
+                    height=320, elem_id=elem_id)
 
 
 def _encode_tab() -> None:
     with gr.Row():
         with gr.Column(scale=1):
-            photo = gr.File(label="Photo (JPEG, PNG, WebP, TIFF ...)", file_types=["image"], type="filepath",
-                            elem_id="photo")
-            gr.Examples(EXAMPLES, inputs=[photo], label="Examples (credits in examples/CREDITS.md)")
+            photo = _photo_input("photo")
+            gr.Examples(EXAMPLES, inputs=[photo], label="Examples (credits in examples/CREDITS.md)",
+                        examples_per_page=8)
             choice = gr.Radio([*ENCODERS, BOTH], value="RDBUnet", label="Encoder")
             bpp = gr.Slider(0.05, 0.8, value=0.3, step=0.01, label="Target bpp (bits per original pixel)",
-                            elem_id="target-bpp")
+                            info="Re-encodes when you let go.", elem_id="target-bpp")
             run = gr.Button("Encode", variant="primary", elem_id="encode")
         with gr.Column(scale=2):
+            status = gr.Markdown(label="Status", elem_id="encode-status")
+            with gr.Column(visible=False) as table_box:  # no empty table before the first result
+                metrics = gr.Dataframe(label="Metrics", interactive=False, wrap=True, elem_id="metrics")
             panels = []
-            with gr.Row():
-                for name, method in ENCODERS.items():
-                    with gr.Column(visible=method == "rdbunet") as column:
-                        gr.Markdown(f"### {name}")
-                        panels += [
-                            column,
-                            gr.Image(label="Thumbnail at true size (the JPEG file)", type="filepath",
-                                     interactive=False, elem_id=f"thumbnail-{method}"),
-                            gr.ImageSlider(label="Original | reconstruction", type="filepath",
-                                           elem_id=f"slider-{method}"),
-                            gr.File(label="Thumbnail JPEG (decodes in the Decode tab and the CLI)"),
-                            gr.File(label="Reconstruction PNG"),
-                        ]
-            metrics = gr.Dataframe(label="Metrics", interactive=False, wrap=True)
-    chart = gr.Plot(label="Rate-distortion for this photo (computed after the result)", elem_id="chart")
+            for name, method in ENCODERS.items():  # one above the other: each gets the column's whole width
+                with gr.Column(visible=method == "rdbunet") as column:
+                    gr.Markdown(f"### {name}")
+                    panels += [
+                        column,
+                        gr.HTML(label=f"{name} thumbnail at true size", elem_id=f"thumbnail-{method}"),
+                        gr.ImageSlider(label=f"{name} original | reconstruction", type="filepath",
+                                       elem_id=f"slider-{method}"),
+                        gr.File(label=f"{name} thumbnail JPEG"),
+                        gr.File(label=f"{name} reconstruction PNG"),
+                    ]
+    with gr.Row():
+        chart = gr.Plot(label="Rate-distortion for this photo (computed after the result)", elem_id="chart", scale=3)
+        region = gr.Image(label="Region the chart was computed on", type="filepath", interactive=False, scale=1)
     encoded = gr.State()
-    shown = run.click(encode, [photo, choice, bpp], [*panels, metrics, encoded], api_name="encode",
-                      concurrency_id=MODEL_WORK)
-    shown.success(measure_quality, encoded, metrics, api_name="metrics", show_progress="minimal",
-                  concurrency_id=MODEL_WORK)
-    shown.success(rate_distortion_chart, [photo, choice, bpp], chart, api_name="rate_distortion",
-                  concurrency_id=MODEL_WORK)
+    triggers = [(run.click, "encode", "Encodes a photo at a target bpp with RDBUnet, Transformer or both."),
+                (bpp.release, "encode_on_release", "The same as /encode; the page calls it when the slider is let go."),
+                (choice.input, "encode_on_encoder_change", "The same as /encode; the page calls it when the "
+                                                           "encoder choice changes.")]
+    for trigger, api_name, description in triggers:
+        shown = trigger(encode, [photo, choice, bpp, encoded], [*panels, table_box, metrics, encoded, status],
+                        api_name=api_name,
+                        api_description=description, preprocess=False, trigger_mode="always_last",
+                        show_progress="minimal", concurrency_id=MODEL_WORK)
+        measured = shown.then(measure_quality, encoded, [metrics, encoded, status], api_visibility="private",
+                              show_progress="minimal", show_progress_on=metrics, concurrency_id=MODEL_WORK)
+        measured.then(rate_distortion_chart, encoded, [chart, region, encoded, status], api_visibility="private",
+                      show_progress_on=chart, concurrency_id=MODEL_WORK)
+    gr.Button("Measure", visible=False).click(
+        measure_quality, encoded, [metrics, encoded, status], api_name="metrics",
+        api_description="The quality figures of the session's last /encode result: metrics table, status.",
+        concurrency_id=MODEL_WORK)
+    gr.Button("Chart", visible=False).click(
+        rate_distortion_chart, encoded, [chart, region, encoded, status], api_name="rate_distortion",
+        api_description="The rate-distortion chart of the session's last measured result, and the region it "
+                        "was computed on.", concurrency_id=MODEL_WORK)
 
 
 def _decode_tab() -> None:
@@ -292,11 +497,13 @@ def _decode_tab() -> None:
     with gr.Row():
         thumbnail = gr.File(label="HyperThumb JPEG", file_types=[".jpg", ".jpeg"], type="filepath")
         with gr.Column():
+            note = gr.Markdown(label="Status", elem_id="decode-status")
             restored = gr.Image(label="Restored photo", type="filepath", interactive=False)
             download = gr.File(label="Restored PNG")
-            note = gr.Markdown()
-    gr.Button("Decode", variant="primary").click(decode, thumbnail, [restored, download, note], api_name="decode",
-                                                 concurrency_id=MODEL_WORK)
+    gr.Button("Decode", variant="primary").click(
+        decode, thumbnail, [restored, download, note], api_name="decode",
+        api_description="Restores the full-resolution photo from a HyperThumb JPEG; the note names the model.",
+        concurrency_id=MODEL_WORK)
 
 
 def _label_tab(store: LabelStore) -> None:
@@ -306,14 +513,14 @@ def _label_tab(store: LabelStore) -> None:
     pair = gr.State()
     with gr.Row():
         with gr.Column(scale=1):
-            photo = gr.File(label="Photo", file_types=["image"], type="filepath")
+            photo = _photo_input("label-photo")
             gr.Examples(EXAMPLES, inputs=[photo])
             bpp = gr.Slider(0.05, 0.8, value=0.2, step=0.01, label="bpp of both")
             show = gr.Button("Show a new pair", variant="primary")
         with gr.Column(scale=2):
             ab = gr.ImageSlider(label="A (left) | B (right)", type="filepath")
             original = gr.Image(label="Original", type="filepath", interactive=False)
-    status = gr.Markdown()
+    status = gr.Markdown(label="Status", elem_id="label-status")
     with gr.Row():
         choice = gr.Radio([("A is better", "A"), ("They look the same", "same"), ("B is better", "B")],
                           label="Your judgement")
@@ -321,29 +528,39 @@ def _label_tab(store: LabelStore) -> None:
         save = gr.Button("Save label")
     with gr.Accordion("Results: win rates of all labels", open=False):
         refresh = gr.Button("Refresh")
-        figure = gr.Plot()
-        table = gr.Dataframe(interactive=False)
+        figure = gr.Plot(label="Win rates")
+        table = gr.Dataframe(label="Win rates per method", interactive=False)
         csv = gr.File(label="All labels (CSV)")
-    show.click(new_pair, [photo, bpp], [original, ab, pair, status], api_name="label_pair",
+    show.click(new_pair, [photo, bpp], [original, ab, pair, status], api_name="label_pair", preprocess=False,
+               api_description="Two blind reconstructions of a photo at one bpp: original, A | B, status.",
                concurrency_id=MODEL_WORK)
-    save.click(submit, [pair, choice, note], [pair, status], api_name="label_submit").success(
-        results, None, [figure, table, csv], api_name="label_results")
-    refresh.click(results, None, [figure, table, csv], api_name="label_results_refresh")
+    save.click(submit, [pair, choice, note], [pair, status], api_name="label_submit",
+               api_description="Stores the judgement of the session's last pair and names both methods.").then(
+        results, None, [figure, table, csv, status], api_visibility="private")
+    refresh.click(results, None, [figure, table, csv, status], api_name="label_results",
+                  api_description="Win rates of all labels so far, and all labels as CSV.")
+
+
+def _header() -> str:
+    models = ", ".join(_model_note(encoder) for encoder in ENCODERS.values())
+    return ("# HyperThumb\nA photo becomes an ordinary JPEG thumbnail, 4x smaller per side, from which a small "
+            f"neural decoder restores the full photo.\n\nDevice: **{hyperthumb.default_device()}**. "
+            f"Models: {models}.")
 
 
 def build_demo(labels_db: Optional[str] = None) -> gr.Blocks:
-    """The page, its model work queued two at a time across all users, so that they cannot exhaust memory."""
+    """The page, its model work queued two at a time across all users, so that they cannot exhaust memory.
+    Gradio's own copies of a session's files go when the session ends (`delete_cache`), ours by `end_session`."""
     store = LabelStore(labels_db or os.environ.get(LABELS_DB_ENV, ROOT / "app_data" / "labels.sqlite"))
-    with gr.Blocks(title="HyperThumb", delete_cache=(3600, 3600)) as demo:
-        gr.Markdown("# HyperThumb\nA photo becomes an ordinary JPEG thumbnail, 4x smaller per side, from which "
-                    "a small neural decoder restores the full photo. Device: "
-                    f"**{hyperthumb.default_device()}**.")
+    with gr.Blocks(title="HyperThumb", delete_cache=(600, OUTPUT_MAX_AGE_S)) as demo:
+        gr.Markdown(_header(), elem_id="header")
         with gr.Tab("Encode"):
             _encode_tab()
         with gr.Tab("Decode"):
             _decode_tab()
         with gr.Tab("Label (blind A/B)"):
             _label_tab(store)
+        demo.unload(end_session)
     return demo.queue(default_concurrency_limit=2)
 
 

@@ -48,6 +48,19 @@ def rate_distortion_figure(rows: Iterable[dict], metric: str = "psnr_hr", highli
     return figure
 
 
+def add_result_marks(figure: go.Figure, marks: Iterable[dict], metric: str = "psnr_hr",
+                     label: str = "this result") -> go.Figure:
+    """marks: dicts with `method`, `bpp` and `metric`; one star each, named `<method>: <label>`, so
+    several shown results (one per method) each get their own mark in their method's colour."""
+    for mark in marks:
+        figure.add_trace(go.Scatter(
+            x=[mark["bpp"]], y=[mark[metric]], mode="markers", name=f"{mark['method']}: {label}",
+            marker={"symbol": "star", "size": 16, "color": METHOD_COLOURS.get(mark["method"], "black"),
+                    "line": {"width": 1, "color": "black"}},
+            hovertemplate=f"{mark['method']}: {label}<br>%{{x:.4f}} bpp<br>%{{y:.2f}}<extra></extra>"))
+    return figure
+
+
 def per_photo_figure(rows: Iterable[dict], baseline: str) -> go.Figure:
     """rows: dicts with `set`, `image`, `method`, `bd_psnr_db`; one point per photo, grouped by set
     along x and offset per method, so one photo that a method makes worse stands out below zero."""

@@ -85,3 +85,11 @@ def resolve_checkpoint(encoder: str, source: Optional[Union[str, os.PathLike]] =
 def load_checkpoint(encoder: str, source: Optional[Union[str, os.PathLike]] = None,
                     device: Union[str, torch.device] = "cpu") -> HyperThumbModel:
     return read_checkpoint(*resolve_checkpoint(encoder, source)).to(device)
+
+
+def checkpoint_summary(encoder: str, source: Optional[Union[str, os.PathLike]] = None) -> dict:
+    """What a page says about the checkpoint `load_model` would use: its training steps and time
+    (None where its config predates them); raises CheckpointNotFoundError like `load_checkpoint`."""
+    config = json.loads(resolve_checkpoint(encoder, source)[0].read_text())
+    return {"encoder": encoder, "trained_steps": config.get("trained_steps"),
+            "train_seconds": config.get("train_seconds")}

@@ -25,13 +25,13 @@ def _open(source: ImageSource) -> Image.Image:
         if not source:
             raise InvalidImageError("the file is empty")
         return Image.open(io.BytesIO(source))
-    path = Path(source)
+    path = Path(source)  # messages name the file only: they may reach a web page, never a server's folders
     if not path.exists():
-        raise InvalidImageError(f"no such file: {path}")
+        raise InvalidImageError(f"no such file: {path.name}")
     if path.is_dir():
-        raise InvalidImageError(f"{path} is a directory, not an image")
+        raise InvalidImageError(f"{path.name} is a directory, not an image")
     if path.stat().st_size == 0:
-        raise InvalidImageError(f"{path} is empty")
+        raise InvalidImageError("the file is empty")
     return Image.open(path)
 
 
@@ -69,10 +69,10 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
             image = _to_8bit_rgb(image)
     except InvalidImageError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise InvalidImageError(f"the image is too large to open safely ({exc})") from None
-    except Exception as exc:  # Pillow raises many types for unreadable data
-        raise InvalidImageError(f"the file is not a readable image ({type(exc).__name__}: {exc})") from None
+    except Image.DecompressionBombError:
+        raise InvalidImageError("the image is too large to open safely") from None
+    except Exception:  # Pillow raises many types for unreadable data, and its messages name the server's path
+        raise InvalidImageError("the file is not a readable image (damaged, or not a photo format)") from None
     if min(image.size) < MIN_SIDE:
         raise InvalidImageError(
             f"the image is {image.size[0]}x{image.size[1]}; each side must be at least {MIN_SIDE} pixels")

@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import io
+import json
+import logging
+import os
+import re
 import sqlite3
+import tempfile
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import AppError
 from PIL import Image
 
 from tests.app_server import running_app
@@ -35,9 +41,24 @@ def photo_path(served) -> str:
     return str(path)
 
 
+ROWS_BPP = "bpp"
+ERROR_CLASS = re.compile(r"\b\w*(Error|Exception)\b")
+
+
+def column(table: dict, method: str) -> dict:
+    """{row name: cell} of one column of the metrics table."""
+    index = table["headers"].index(method)
+    return {row[0]: row[index] for row in table["data"]}
+
+
 def achieved_bpp(table: dict, method: str) -> float:
-    rows = {row[0]: row[1:] for row in table["data"]}
-    return float(rows["achieved bpp"][table["headers"].index(method) - 1].split()[0])
+    return float(column(table, method)[ROWS_BPP].split()[0])
+
+
+def untouched(outputs) -> bool:
+    """True where every output but the status line was left as it was (a skipped update)."""
+    return all(isinstance(o, dict) and o.get("__type__") == "update" and set(o) <= {"__type__", "props"}
+               for o in outputs[:-1])
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +66,8 @@ def encoded(client, photo_path) -> dict:
     """Encodes with both encoders at two targets: {(method, target): (thumbnail path, restored path, bpp)}."""
     results = {}
     for target in (0.2, 0.45):
-        outputs = client.predict(handle_file(photo_path), "Both, side by side", target, api_name="/encode")
-        *panels, table = outputs
+        *panels, table, _status = client.predict(handle_file(photo_path), "Both, side by side", target,
+                                                 api_name="/encode")
         for i, method in enumerate(("rdbunet", "transformer")):
             _shown, (_original, _restored), thumbnail_file, restored_file = panels[4 * i:4 * i + 4]
             results[method, target] = (thumbnail_file, restored_file, achieved_bpp(table, method))
@@ -64,34 +85,90 @@ def test_encode_meets_the_target_with_a_real_file(encoded, method, target):
     assert Image.open(restored).size == (WIDTH, HEIGHT)
 
 
-def test_quality_metrics_follow_the_result(client, photo_path):
-    table = client.predict(handle_file(photo_path), "RDBUnet", 0.3, api_name="/encode")[-1]
-    rows = {row[0]: row[1] for row in table["data"]}
-    assert rows["HR SSIM"] == "measuring ..." and float(rows["encode time (s)"]) > 0
-    rows = {row[0]: row[1] for row in client.predict(api_name="/metrics")["data"]}  # the session's last result
-    assert 10 < float(rows["HR PSNR, RGB (dB)"].split()[0]) < 60 and 0 < float(rows["HR SSIM"]) <= 1
-    assert rows["LPIPS, RGB"].startswith("unavailable") or 0 <= float(rows["LPIPS, RGB"].split()[0]) < 1
+def test_the_thumbnail_is_shown_at_its_true_size(client, photo_path):
+    shown = client.predict(handle_file(photo_path), "Transformer", 0.3, api_name="/encode")[4]
+    assert f'width="{WIDTH // 4}" height="64"' in shown and "max-width:none" in shown
 
 
-def test_rate_distortion_chart_comes_after(client, photo_path):
-    figure = client.predict(handle_file(photo_path), "Transformer", 0.3, api_name="/rate_distortion")
-    assert figure["type"] == "plotly"
-    for name in ("rdbunet", "transformer", "bicubic-jpeg", "this result"):
-        assert f'"name":"{name}"' in figure["plot"]
+def test_both_columns_fit_beside_the_upload_and_quality_follows(client, photo_path):
+    *_, table, status = client.predict(handle_file(photo_path), "Both, side by side", 0.3, api_name="/encode")
+    assert table["headers"] == ["", "your upload", "rdbunet", "transformer"]
+    upload = column(table, "your upload")
+    size = os.path.getsize(photo_path)
+    assert float(upload[ROWS_BPP]) == pytest.approx(size * 8 / (WIDTH * HEIGHT), abs=1e-4)
+    assert f"{size / 1024:.1f} KiB" in upload["file size"] and f"{size / 1024:.1f} KiB" in status
+    assert column(table, "rdbunet")["HR SSIM"] == "measuring ..."
+    table, status = client.predict(api_name="/metrics")  # the session's last result
+    for method in ("rdbunet", "transformer"):
+        cells = column(table, method)
+        assert 10 < float(cells["HR PSNR, RGB (dB)"]) < 60 and 0 < float(cells["HR SSIM"]) <= 1
+        assert cells["LPIPS, RGB"] == "n/a" or 0 <= float(cells["LPIPS, RGB"]) < 1
+        assert max(len(cell) for cell in cells.values()) <= 24  # no cell pushes the other column away
+    assert ("n/a" in column(table, "rdbunet")["LPIPS, RGB"]) == ("lpips-weights" in status)
 
 
-def test_decode_tab_restores_a_downloaded_thumbnail(client, encoded):
+def test_a_thumbnail_that_saves_nothing_is_called_so(client, served):
+    path = served[1] / "small.jpg"
+    photo_like(WIDTH, HEIGHT, seed=5).save(path, quality=10)
+    *_, table, status = client.predict(handle_file(str(path)), "RDBUnet", 0.8, api_name="/encode")
+    assert "x larger" in column(table, "rdbunet")["size vs upload"]
+    assert "not smaller than your upload" in status
+
+
+def test_releasing_the_slider_gives_a_new_result(client, photo_path):
+    first = client.predict(handle_file(photo_path), "RDBUnet", 0.2, api_name="/encode")
+    second = client.predict(handle_file(photo_path), "RDBUnet", 0.45, api_name="/encode_on_release")
+    assert achieved_bpp(second[-2], "rdbunet") > achieved_bpp(first[-2], "rdbunet") * 1.5
+    assert open(second[2], "rb").read() != open(first[2], "rb").read()
+    third = client.predict(handle_file(photo_path), "Transformer", 0.45, api_name="/encode_on_encoder_change")
+    assert third[-2]["headers"] == ["", "your upload", "transformer"]
+
+
+def _chart(client, photo_path, choice: str) -> tuple[dict, dict, str]:
+    """(plotly figure, metrics table, region preview) for `choice` at 0.3 bpp."""
+    client.predict(handle_file(photo_path), choice, 0.3, api_name="/encode")
+    table, _ = client.predict(api_name="/metrics")
+    figure, region, _ = client.predict(api_name="/rate_distortion")
+    return json.loads(figure["plot"]), table, region
+
+
+@pytest.mark.parametrize("region_side", [None, 128])
+def test_chart_stars_carry_the_tables_figures(client, photo_path, monkeypatch, region_side):
+    import app
+
+    if region_side:
+        monkeypatch.setattr(app, "CHART_SIDE", {"cpu": region_side, "cuda": region_side})
+    figure, table, region = _chart(client, photo_path, "Both, side by side")
+    traces = {trace["name"]: trace for trace in figure["data"]}
+    for method in ("rdbunet", "transformer", "bicubic-jpeg", "jpeg-full", "webp-full", "avif-full"):
+        assert method in traces
+    assert traces["jpeg-full"]["line"]["dash"] == "dash"
+    label = "this result, whole photo" if region_side else "this result"
+    for method in ("rdbunet", "transformer"):
+        star = traces[f"{method}: {label}"]
+        cells = column(table, method)
+        assert abs(star["x"][0] - float(cells[ROWS_BPP])) < 0.01
+        assert abs(star["y"][0] - float(cells["HR PSNR, RGB (dB)"])) < 0.01
+    title = figure["layout"]["title"]["text"]
+    if region_side:
+        assert f"centre {region_side}x{region_side} region of this {WIDTH}x{HEIGHT} photo" in title
+    else:
+        assert f"whole {WIDTH}x{HEIGHT} photo" in title
+    assert Image.open(region).size[0] <= 640
+
+
+def test_decode_tab_restores_a_downloaded_thumbnail_and_names_the_model(client, encoded):
     thumbnail, _, _ = encoded["transformer", 0.2]
     shown, download, note = client.predict(handle_file(thumbnail), api_name="/decode")
     assert Image.open(download).size == (WIDTH, HEIGHT)
-    assert f"{WIDTH}x{HEIGHT}" in note
+    assert f"{WIDTH}x{HEIGHT}" in note and "with transformer (checkpoint" in note
 
 
 def test_decode_tab_refuses_a_plain_jpeg(client, served):
     path = served[1] / "plain.jpg"
     photo_like(WIDTH, HEIGHT).save(path, quality=80)
-    with pytest.raises(AppError, match="marker"):
-        client.predict(handle_file(str(path)), api_name="/decode")
+    outputs = client.predict(handle_file(str(path)), api_name="/decode")
+    assert untouched(outputs) and "plain.jpg" in outputs[-1] and "marker" in outputs[-1]
 
 
 def test_a_label_is_stored_and_read_back(client, served, photo_path):
@@ -107,15 +184,14 @@ def test_a_label_is_stored_and_read_back(client, served, photo_path):
     assert {row["method_a"], row["method_b"]} <= {"rdbunet", "transformer", "bicubic-jpeg"}
     assert (row["choice"], row["winner"], row["note"], row["bpp"]) == ("A", row["method_a"], "A looks sharper", 0.25)
     assert f"A was **{row['method_a']}**" in saved
-    figure, table, csv = client.predict(api_name="/label_results_refresh")
+    figure, table, csv, _ = client.predict(api_name="/label_results")
     assert len(open(csv).read().strip().splitlines()) == 2  # header + the one label
     assert {r[0] for r in table["data"]} == {row["method_a"], row["method_b"]}
 
 
 def test_judging_without_a_pair_is_refused(served):
     fresh = Client(served[0].src, verbose=False)  # a new session holds no pair
-    with pytest.raises(AppError, match="Show a pair first"):
-        fresh.predict("B", "", api_name="/label_submit")
+    assert "Show a pair first" in fresh.predict("B", "", api_name="/label_submit")
 
 
 def test_an_unexpected_failure_is_a_short_message(client, photo_path, monkeypatch, caplog):
@@ -125,10 +201,33 @@ def test_an_unexpected_failure_is_a_short_message(client, photo_path, monkeypatc
         raise RuntimeError("simulated bug")
 
     monkeypatch.setattr(app, "run_method", broken)
-    with pytest.raises(AppError, match="Something went wrong") as error:
-        client.predict(handle_file(photo_path), "RDBUnet", 0.3, api_name="/encode")
-    assert "simulated bug" not in str(error.value)  # the details go to the server log only
+    outputs = client.predict(handle_file(photo_path), "RDBUnet", 0.3, api_name="/encode")
+    assert untouched(outputs) and "Something went wrong" in outputs[-1]
+    assert "simulated bug" not in outputs[-1]  # the details go to the server log only
     assert "simulated bug" in caplog.text
+
+
+def test_a_session_folder_goes_with_its_session():
+    import app
+
+    request = SimpleNamespace(session_hash="test-session")
+    folder = app._session_dir(request)
+    assert folder.parent == app.OUTPUT_ROOT / "test-session" and folder.is_dir()
+    app.end_session(request)
+    assert not folder.parent.exists()
+
+
+def test_session_folders_are_bounded_in_size(monkeypatch, tmp_path):
+    import app
+
+    monkeypatch.setattr(app, "OUTPUT_ROOT", tmp_path)
+    monkeypatch.setattr(app, "OUTPUT_MAX_BYTES", 1500)
+    for age, name in ((30, "old"), (20, "middle"), (10, "new")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "file.png").write_bytes(bytes(1000))
+        os.utime(tmp_path / name, (time.time() - age,) * 2)
+    app._session_dir(SimpleNamespace(session_hash="current"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["current", "new"]
 
 
 def _write(folder, name: str, data) -> str:
@@ -147,7 +246,8 @@ def _truncated_jpeg(path):
 
 
 BAD_INPUTS = {
-    "text.txt": (b"this is not a photo", "Invalid file type"),
+    "text.txt": (b"this is not a photo", "not a readable image"),
+    "empty.jpg": (b"", "empty"),
     "garbage.png": (b"\x89PNG\r\n\x1a\nnot really", "not a readable image"),
     "truncated.jpg": (_truncated_jpeg, "not a readable image"),
     "bomb.png": (lambda path: Image.new("1", (12000, 9000)).save(path), "over the limit"),
@@ -156,13 +256,27 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("name", BAD_INPUTS)
-def test_bad_input_gets_a_sentence_and_the_app_keeps_serving(client, served, encoded, name):
-    data, message = BAD_INPUTS[name]
-    with pytest.raises(AppError, match=message) as error:
-        client.predict(handle_file(_write(served[1], name, data)), "RDBUnet", 0.3, api_name="/encode")
-    assert "Traceback" not in str(error.value)
+def test_bad_input_gets_a_sentence_and_the_page_keeps_its_result(client, served, encoded, name, caplog):
+    data, reason = BAD_INPUTS[name]
+    path = _write(served[1], name, data)
+    with caplog.at_level(logging.INFO, logger="hyperthumb.app"):
+        outputs = client.predict(handle_file(path), "RDBUnet", 0.3, api_name="/encode")
+    message = outputs[-1]
+    assert untouched(outputs)  # the previous result stays on the page
+    assert message.startswith(f"Could not use {name}: ") and reason in message and message.endswith(".")
+    assert not ERROR_CLASS.search(message) and "/" not in message and "Traceback" not in message
+    assert str(served[1]) not in message and tempfile.gettempdir() not in message
+    logged = [r for r in caplog.records if r.name == "hyperthumb.app"]
+    assert len(logged) == 1 and logged[0].exc_info is None  # one line, no traceback
     _, download, _ = client.predict(handle_file(encoded["rdbunet", 0.2][0]), api_name="/decode")
     assert Image.open(download).size == (WIDTH, HEIGHT)
+
+
+def test_a_bad_thumbnail_is_named_plainly(client, served):
+    path = _write(served[1], "holiday.jpg", b"\xff\xd8\xff\xe0 broken")
+    message = client.predict(handle_file(path), api_name="/decode")[-1]
+    assert message.startswith("Could not use holiday.jpg: ") and not ERROR_CLASS.search(message)
+    assert "/" not in message
 
 
 def _exif_rotated(path):

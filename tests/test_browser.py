@@ -1,4 +1,4 @@
-"""End to end in headless Chromium: upload an example, move the slider, encode, see the result."""
+"""End to end in headless Chromium, as a user meets the page; screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import os
@@ -17,25 +17,50 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is missing (apt-get install chromium)")
 
 
-def test_upload_slide_encode_and_see_the_result(tmp_path):
+def _visible_in(page, inner: str, outer: str) -> bool:
+    """True where `inner`'s box lies inside `outer`'s, i.e. it is not scrolled or pushed out of view."""
+    a, b = page.locator(inner).first.bounding_box(), page.locator(outer).first.bounding_box()
+    return a is not None and b is not None and b["x"] <= a["x"] and a["x"] + a["width"] <= b["x"] + b["width"] + 1
+
+
+def test_a_user_encodes_compares_and_survives_a_bad_upload(tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
+    broken = tmp_path / "holiday.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a photo")
     with running_app(tmp_path / "labels.sqlite") as url, sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
             page.goto(url)
+            page.get_by_text("Device:").wait_for()
+            page.screenshot(path=str(ARTIFACTS / "app_first_view.png"), full_page=True)
+
             page.locator("#photo input[type=file]").set_input_files(str(EXAMPLE))
-            page.get_by_text(EXAMPLE.name).first.wait_for()  # the upload has landed
-            slider = page.locator("#target-bpp input[type=range]")
-            slider.fill("0.4")
-            assert page.locator("#target-bpp input[type=number]").input_value() == "0.4"
-            page.locator("#encode").click()
-            page.locator("#thumbnail-rdbunet img").wait_for(timeout=120_000)
-            page.locator("#slider-rdbunet img").first.wait_for(timeout=30_000)
-            page.get_by_text("achieved bpp").wait_for()
-            page.screenshot(path=str(ARTIFACTS / "app_encode.png"), full_page=True)
+            page.locator("#photo img").first.wait_for()  # the preview of the upload
+            page.get_by_label("Both, side by side").check()  # changing the encoder encodes
+            page.locator("#thumbnail-transformer img").wait_for(timeout=120_000)
+            page.locator("#slider-transformer img").first.wait_for(timeout=30_000)
             page.get_by_text("measuring ...").first.wait_for(state="detached", timeout=120_000)
+            header = "#metrics th:has-text('transformer')"
+            assert _visible_in(page, header, "#metrics")  # both columns in view, none pushed out
+            page.screenshot(path=str(ARTIFACTS / "app_both_mode.png"), full_page=True)
+
             page.locator("#chart .js-plotly-plot").wait_for(timeout=300_000)
-            page.screenshot(path=str(ARTIFACTS / "app_encode_with_chart.png"), full_page=True)
+            page.locator("#chart").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "app_chart_star_matches_table.png"), full_page=True)
+            figure = page.evaluate("() => document.querySelector('#chart .js-plotly-plot').data"
+                                   ".filter(t => t.name.includes('this result')).map(t => [t.name, t.x[0], t.y[0]])")
+            assert sorted(name.split(":")[0] for name, _, _ in figure) == ["rdbunet", "transformer"]
+            table = page.locator("#metrics").inner_text()
+            for _name, bpp, psnr in figure:  # the stars carry the table's own figures
+                assert f"{bpp:.4f}" in table and f"{psnr:.2f}" in table
+
+            page.locator("#photo button[aria-label='Remove Image']").first.click()
+            page.locator("#photo input[type=file]").set_input_files(str(broken))
+            page.locator("#encode").click()
+            page.get_by_text("Could not use holiday.jpg").wait_for(timeout=60_000)
+            assert page.locator("#thumbnail-rdbunet img").is_visible()  # the previous result stays
+            assert page.locator("#metrics").is_visible()
+            page.screenshot(path=str(ARTIFACTS / "app_bad_upload_keeps_result.png"), full_page=True)
         finally:
             browser.close()
