@@ -37,14 +37,16 @@ from hyperthumb.errors import HyperThumbError, InvalidImageError, InvalidThumbna
 from hyperthumb.image_io import load_image
 from hyperthumb.jpeg_file import find_marker
 from hyperthumb.labels import CHOICES, LabelStore
-from hyperthumb.methods import BASELINE, REFERENCE_METHODS, MethodResult, measure, run_method
+from hyperthumb import registry
+from hyperthumb.methods import MethodResult, measure, run_method
+from hyperthumb.registry import BASELINE, REFERENCE_METHODS
 from hyperthumb.metrics import lpips_available
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(path) for path in (ROOT / "examples").glob("*.jpg"))
-ENCODERS = {"RDBUnet": "rdbunet", "Transformer": "transformer"}
+ENCODERS = {registry.METHODS[method].label: method for method in registry.ENCODER_METHODS}
 BOTH = "Both, side by side"
-LABEL_METHODS = ("rdbunet", "transformer", BASELINE)
+LABEL_METHODS = (*registry.ENCODER_METHODS, BASELINE)
 CHART_RATES = (0.1, 0.2, 0.3, 0.5)
 CHART_METHODS = (*ENCODERS.values(), BASELINE, *REFERENCE_METHODS)
 # The chart runs every method at native scale; beyond this side it takes a centre region instead.
@@ -445,7 +447,7 @@ def _encode_tab() -> None:
             photo = _photo_input("photo")
             gr.Examples(EXAMPLES, inputs=[photo], label="Examples (credits in examples/CREDITS.md)",
                         examples_per_page=8)
-            choice = gr.Radio([*ENCODERS, BOTH], value="RDBUnet", label="Encoder")
+            choice = gr.Radio([*ENCODERS, BOTH], value=next(iter(ENCODERS)), label="Encoder")
             bpp = gr.Slider(0.05, 0.8, value=0.3, step=0.01, label="Target bpp (bits per original pixel)",
                             info="Re-encodes when you let go.", elem_id="target-bpp")
             run = gr.Button("Encode", variant="primary", elem_id="encode")
@@ -455,7 +457,7 @@ def _encode_tab() -> None:
                 metrics = gr.Dataframe(label="Metrics", interactive=False, wrap=True, elem_id="metrics")
             panels = []
             for name, method in ENCODERS.items():  # one above the other: each gets the column's whole width
-                with gr.Column(visible=method == "rdbunet") as column:
+                with gr.Column(visible=method == registry.ENCODER_METHODS[0]) as column:
                     gr.Markdown(f"### {name}")
                     panels += [
                         column,

@@ -19,8 +19,9 @@ from .codec import HyperThumbCodec, Thumbnail
 from .errors import (CheckpointNotFoundError, HyperThumbError, InvalidImageError,
                      InvalidThumbnailError)
 from .jpeg_file import find_marker
+from .registry import ENCODER_METHODS
 
-ENCODER_NAMES = ("rdbunet", "transformer")
+ENCODER_NAMES = ENCODER_METHODS
 
 __all__ = ["load_model", "decode", "HyperThumbCodec", "Thumbnail", "ENCODER_NAMES", "HyperThumbError",
            "InvalidImageError", "InvalidThumbnailError", "CheckpointNotFoundError", "default_device"]

@@ -5,17 +5,11 @@ from typing import Iterable, Optional
 
 import plotly.graph_objects as go
 
-METHOD_COLOURS = {
-    "rdbunet": "#1f77b4",
-    "transformer": "#d62728",
-    "bicubic-jpeg-sr": "#2ca02c",
-    "bicubic-jpeg": "#7f7f7f",
-    "jpeg-full": "#8c564b",
-    "webp-full": "#9467bd",
-    "avif-full": "#ff7f0e",
-}
-# Full-resolution references (see methods.py): drawn dashed, a different kind of result.
-DASHED_METHODS = {"jpeg-full", "webp-full", "avif-full"}
+from .registry import METHODS
+
+METHOD_COLOURS = {name: method.colour for name, method in METHODS.items()}
+# Full-resolution references: drawn dashed, a different kind of result.
+DASHED_METHODS = {name for name, method in METHODS.items() if method.dashed}
 METRIC_LABELS = {
     "psnr_hr": "HR PSNR (dB)", "psnr_hr_y": "HR PSNR, Y (dB)", "psnr_lr": "thumbnail PSNR (dB)",
     "ssim_hr": "HR SSIM", "lpips_rgb": "LPIPS-RGB", "lpips_y": "LPIPS-Y", "bpp": "bpp",

@@ -30,11 +30,11 @@ def _decode(args: argparse.Namespace) -> None:
 
 def _info(args: argparse.Namespace) -> None:
     from .model import HyperThumbConfig, HyperThumbModel, parameter_counts
-    from .train import ENCODER_PRESETS
+    from .registry import encoder_options
     from .profile import gflops_per_megapixel
 
     for encoder in args.encoders:
-        model = HyperThumbModel(HyperThumbConfig(encoder=encoder, encoder_options=ENCODER_PRESETS[args.preset][encoder]))
+        model = HyperThumbModel(HyperThumbConfig(encoder=encoder, encoder_options=encoder_options(encoder, args.preset)))
         counts = parameter_counts(model)
         flops = gflops_per_megapixel(model)
         print(f"{encoder} ({args.preset} preset): " + ", ".join(f"{k} {v / 1e6:.3f} M" for k, v in counts.items())
@@ -136,6 +136,7 @@ def _gpu_round(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .registry import ARCHITECTURES, ENCODER_METHODS, METHODS, PRESETS
     from .train import TrainOptions
 
     parser = argparse.ArgumentParser(prog="python -m hyperthumb", description=__doc__)
@@ -144,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("encode", help="photo -> HyperThumb JPEG thumbnail")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--encoder", default="rdbunet", choices=["rdbunet", "transformer"])
+    p.add_argument("--encoder", default=ENCODER_METHODS[0], choices=ENCODER_METHODS)
     p.add_argument("--bpp", type=float, default=0.3, help="target bits per HR pixel (default 0.3)")
     p.add_argument("--weights", help="checkpoint folder (default: weights/<encoder>, then the Hub)")
     p.add_argument("--device", default=None)
@@ -157,17 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_decode)
 
     p = commands.add_parser("info", help="parameter counts and GFLOPs of each part")
-    p.add_argument("encoders", nargs="*", default=["rdbunet", "transformer"])
-    p.add_argument("--preset", default="cpu", choices=["cpu", "paper"])
+    p.add_argument("encoders", nargs="*", default=list(ENCODER_METHODS))
+    p.add_argument("--preset", default=PRESETS[0], choices=PRESETS)
     p.set_defaults(run=_info)
 
     p = commands.add_parser("train", help="train (or resume) a model")
-    p.add_argument("--encoder", required=True, choices=["rdbunet", "transformer", "bicubic"])
+    p.add_argument("--encoder", required=True, choices=ARCHITECTURES,
+                   help="architecture (the bicubic-jpeg-sr baseline's is 'bicubic')")
     p.add_argument("--data", required=True, nargs="+",
                    help="folders of training photos, one per source; every source supplies the same share of patches")
     p.add_argument("--val")
     p.add_argument("--out", required=True)
-    p.add_argument("--preset", default="cpu", choices=["cpu", "paper"])
+    p.add_argument("--preset", default=PRESETS[0], choices=PRESETS)
     p.add_argument("--steps", type=int)
     p.add_argument("--minutes", type=float)
     p.add_argument("--batch", type=int, default=TrainOptions.batch)
@@ -198,14 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("bench", help="encode/decode speed and peak memory against bicubic and Pillow floors")
     p.add_argument("--size", type=_size, default=(6144, 4096), help="WIDTHxHEIGHT (default 6144x4096)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when present")
-    p.add_argument("--encoders", nargs="+", default=["rdbunet", "transformer"])
+    p.add_argument("--encoders", nargs="+", default=list(ENCODER_METHODS), choices=ENCODER_METHODS)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--bpp", type=float, default=0.3)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks first")
     p.set_defaults(run=_bench)
-
-    from .methods import METHODS
 
     p = commands.add_parser("evaluate", help="rate-distortion of every method on sets of photos, against bicubic-jpeg")
     p.add_argument("inputs", nargs="*", help="photos or folders of photos: the set named 'photos'")
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reuse", help="an earlier evaluation's folder: its rows for the methods not run now are kept")
     p.add_argument("--bpp", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.5], help="target bpp points")
     p.add_argument("--out", required=True, help="folder for results.csv, summary.csv and rd.html")
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--max-side", type=int, help="shrink photos whose longer side exceeds this first")
     p.add_argument("--jobs", type=int, default=1, help="photos evaluated at once, one process each")
     p.add_argument("--device", default=None)

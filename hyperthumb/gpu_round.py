@@ -39,13 +39,12 @@ from .data import list_images
 from .evaluate import evaluate
 from .image_io import load_image
 from .metrics import psnr
-from .methods import BASELINE, CHECKPOINT_OF_METHOD
+from .registry import BASELINE, CHECKPOINT_OF_METHOD, ENCODER_OF_CHECKPOINT
 from .runtime import Runtime
 from .train import TrainOptions, train
 
 TRAIN_SOURCES = ("photos/train", "train-extra/wikipedia-photos", "train-extra/sun-hays-80")
 EVAL_SETS = {"val": "photos/val", "kodak24": "test/kodak24"}
-MODELS = {"rdbunet": "rdbunet", "transformer": "transformer", "bicubic-sr": "bicubic"}  # checkpoint -> encoder
 _PACK_SIDE = 768
 _PACK_QUALITY = 92
 _PACK_EVAL_EVERY = {"val": 1, "kodak24": 3}  # every photo of val, every third of kodak24: 64 MiB travel in all
@@ -114,7 +113,7 @@ class Report:
 
 def _train_models(data: Path, out: Path, plan: RoundBudget, device: str, weights: Path) -> list[str]:
     lines = ["## Training", "", "| checkpoint | steps before | steps after | steps/s | command |", "|---|---|---|---|---|"]
-    for name, encoder in MODELS.items():
+    for name, encoder in ENCODER_OF_CHECKPOINT.items():
         folder = out / "checkpoints" / name
         shutil.copytree(weights / name, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md"))
         before = json.loads((folder / "training_state.json").read_text())["step"]

@@ -1,5 +1,7 @@
 """The compared methods under one interface, and the figures every comparison reports.
 
+The methods themselves (names, checkpoints, labels) are listed in `registry.py`.
+
 - `rdbunet`, `transformer`: HyperThumb with the learned encoder and QPM tables.
 - `bicubic-jpeg-sr`: bicubic thumbnail, standard IJG tables, our decoder trained on such files.
 - `bicubic-jpeg`: bicubic thumbnail, Pillow JPEG (standard tables, 4:4:4) at the quality that
@@ -21,15 +23,14 @@ from typing import Callable, Optional, Union
 from PIL import Image
 
 from . import load_model
+from . import registry
 from .codec import BPP_TOLERANCE
+from .registry import BASELINE, CHECKPOINT_OF_METHOD, REFERENCE_METHODS
 from .metrics import lpips_distance, psnr, psnr_y, ssim, thumbnail_psnr
 
-BASELINE = "bicubic-jpeg"
 # Pillow format name and quality range of each full-resolution reference.
 REFERENCE_FORMATS = {"jpeg-full": ("JPEG", 1, 100), "webp-full": ("WEBP", 0, 100), "avif-full": ("AVIF", 0, 100)}
-REFERENCE_METHODS = tuple(REFERENCE_FORMATS)
-METHODS = ("rdbunet", "transformer", "bicubic-jpeg-sr", BASELINE, *REFERENCE_METHODS)
-CHECKPOINT_OF_METHOD = {"rdbunet": "rdbunet", "transformer": "transformer", "bicubic-jpeg-sr": "bicubic-sr"}
+METHODS = tuple(registry.METHODS)
 
 
 @dataclass

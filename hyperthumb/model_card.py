@@ -18,7 +18,7 @@ from .cli import build_parser
 from .curves import read_log
 from .data import list_images
 from .errors import InvalidImageError
-from .methods import BASELINE, CHECKPOINT_OF_METHOD
+from .registry import BASELINE, CHECKPOINT_OF_METHOD
 from .model import HyperThumbConfig, HyperThumbModel, parameter_counts
 from .train import STATE_NAME, TrainOptions
 

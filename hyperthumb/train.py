@@ -28,23 +28,13 @@ from .codec import HyperThumbCodec
 from .data import PatchSampler, center_crops
 from .metrics import lpips_distance, psnr, thumbnail_psnr
 from .model import HyperThumbConfig, HyperThumbModel
+from .registry import encoder_options
 from .resize import bicubic_downscale
 
 LOG_NAME = "train_log.csv"
 STATE_NAME = "training_state.json"
 OPTIMIZER_NAME = "optimizer.safetensors"
 LOG_COLUMNS = ["step", "seconds", "bpp", "psnr_hr", "psnr_lr", "lpips_rgb", "lpips_y"]
-
-# Encoder sizes: the paper's (for a GPU) and a reduced one that trains usefully on a 2-core CPU.
-ENCODER_PRESETS = {
-    "paper": {"rdbunet": {"features": 64, "growth": 32, "dense_layers": 4, "blocks_per_level": 2},
-              "transformer": {"features": 64, "embed_dim": 128, "depth": 8, "heads": 4},
-              "bicubic": {}},
-    "cpu": {"rdbunet": {"features": 32, "growth": 16, "dense_layers": 4, "blocks_per_level": 1},
-            "transformer": {"features": 32, "embed_dim": 64, "depth": 4, "heads": 2},
-            "bicubic": {}},
-}
-
 
 @dataclass
 class TrainOptions:
@@ -184,7 +174,7 @@ def train(options: TrainOptions) -> Path:
         state = json.loads(state_path.read_text())
     else:
         model = HyperThumbModel(HyperThumbConfig(
-            encoder=options.encoder, encoder_options=ENCODER_PRESETS[options.preset][options.encoder]))
+            encoder=options.encoder, encoder_options=encoder_options(options.encoder, options.preset)))
         state = {"step": 0, "seconds": 0.0, "commands": []}
     state.setdefault("runs", [])
     model.to(device).train()

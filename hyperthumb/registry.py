@@ -1,0 +1,67 @@
+"""Every compared method, once: its name, checkpoint, architecture, sizes, label and colour.
+
+The command line's choices, `evaluate`, the charts, the app and training all read this table, so
+adding a method is one entry here (plus its code), never a hunt for lists.
+
+- `rdbunet`, `transformer`: HyperThumb with a learned encoder and the QPM's tables.
+- `bicubic-jpeg-sr`: a bicubic thumbnail with standard IJG tables, restored by our decoder trained
+  on such files (its checkpoint folder is `bicubic-sr`, its encoder architecture `bicubic`).
+- `bicubic-jpeg`: the plain baseline, no learning; the reference of every Bjontegaard delta.
+- `jpeg-full`, `webp-full`, `avif-full`: the whole photo in that format at the same size, what a
+  user could store instead when no thumbnail is needed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+LEARNED, BASELINE_KIND, REFERENCE = "learned", "baseline", "reference"
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    colour: str
+    kind: str  # LEARNED (a checkpoint), BASELINE_KIND (no learning) or REFERENCE (full resolution)
+    checkpoint: Optional[str] = None  # folder under weights/, Hub repository subfolder, thumbnail marker name
+    encoder: Optional[str] = None  # architecture in hyperthumb.encoders
+    # Encoder options per preset: the paper's size (for a GPU) and a reduced one for a 2-core CPU.
+    presets: dict = field(default_factory=dict)
+
+    @property
+    def dashed(self) -> bool:
+        return self.kind == REFERENCE
+
+
+METHODS: dict[str, Method] = {method.name: method for method in (
+    Method("rdbunet", "RDBUnet", "#1f77b4", LEARNED, "rdbunet", "rdbunet", {
+        "paper": {"features": 64, "growth": 32, "dense_layers": 4, "blocks_per_level": 2},
+        "cpu": {"features": 32, "growth": 16, "dense_layers": 4, "blocks_per_level": 1}}),
+    Method("transformer", "Transformer", "#d62728", LEARNED, "transformer", "transformer", {
+        "paper": {"features": 64, "embed_dim": 128, "depth": 8, "heads": 4},
+        "cpu": {"features": 32, "embed_dim": 64, "depth": 4, "heads": 2}}),
+    Method("bicubic-jpeg-sr", "bicubic JPEG + our decoder", "#2ca02c", LEARNED, "bicubic-sr", "bicubic",
+           {"paper": {}, "cpu": {}}),
+    Method("bicubic-jpeg", "bicubic JPEG", "#7f7f7f", BASELINE_KIND),
+    Method("jpeg-full", "full-size JPEG", "#8c564b", REFERENCE),
+    Method("webp-full", "full-size WebP", "#9467bd", REFERENCE),
+    Method("avif-full", "full-size AVIF", "#ff7f0e", REFERENCE),
+)}
+BASELINE = "bicubic-jpeg"
+PRESETS = ("cpu", "paper")
+# The two encoders the product compares (the app's choices, `encode --encoder`).
+ENCODER_METHODS = tuple(m.name for m in METHODS.values() if m.kind == LEARNED and m.encoder != "bicubic")
+REFERENCE_METHODS = tuple(m.name for m in METHODS.values() if m.kind == REFERENCE)
+CHECKPOINT_OF_METHOD = {m.name: m.checkpoint for m in METHODS.values() if m.checkpoint}
+CHECKPOINTS = tuple(CHECKPOINT_OF_METHOD.values())
+ENCODER_OF_CHECKPOINT = {m.checkpoint: m.encoder for m in METHODS.values() if m.checkpoint}
+ARCHITECTURES = tuple(dict.fromkeys(m.encoder for m in METHODS.values() if m.encoder))
+
+
+def encoder_options(encoder: str, preset: str) -> dict:
+    """The encoder options of architecture `encoder` at `preset`."""
+    for method in METHODS.values():
+        if method.encoder == encoder:
+            return dict(method.presets[preset])
+    raise ValueError(f"unknown encoder {encoder!r}; choose one of {ARCHITECTURES}")
