@@ -19,6 +19,8 @@ from PIL import Image
 from tests.app_server import running_app
 from tests.conftest import photo_like
 
+pytestmark = pytest.mark.server
+
 WIDTH, HEIGHT = 320, 240
 
 

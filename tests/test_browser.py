@@ -13,8 +13,8 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plasma_Path.jpg"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+pytestmark = [pytest.mark.server, pytest.mark.browser,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)")]
 
 
 def _visible_in(page, inner: str, outer: str) -> bool:

@@ -15,6 +15,8 @@ from hyperthumb.metrics import psnr
 from hyperthumb.standard_tables import quality_of
 from tests.conftest import photo_like
 
+pytestmark = pytest.mark.quality
+
 # Rate settings of the `bicubic-sr` model and the IJG qualities they give (quality_of): 100, 90, 76, 52, 29.
 RATE_SETTINGS = (-3.0, -2.6, -2.0, -1.0, 0.0)
 

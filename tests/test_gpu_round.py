@@ -1,11 +1,15 @@
 """The GPU round runs every step end to end (on the CPU, with tiny budgets) and reports as it goes."""
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from hyperthumb.gpu_round import EVAL_SETS, TRAIN_SOURCES, gpu_round, prepare_data
 from hyperthumb.registry import CHECKPOINTS
 from tests.conftest import photo_like
+
+pytestmark = pytest.mark.training
 
 
 def test_prepare_writes_the_datasets_layout_small(tmp_path):

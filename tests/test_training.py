@@ -19,6 +19,8 @@ from hyperthumb.train import (LOG_COLUMNS, LOG_NAME, STATE_NAME, TrainOptions, l
                               train)
 from tests.conftest import photo_like, small_model
 
+pytestmark = pytest.mark.training
+
 
 def test_loss_falls_over_a_few_dozen_steps():
     torch.manual_seed(0)
