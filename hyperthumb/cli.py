@@ -213,10 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a named set of photos, reported on its own (repeatable)")
     p.add_argument("--weights", help="folder of checkpoint folders (rdbunet/, transformer/, bicubic-sr/) to "
                                      "evaluate instead of the defaults")
-    p.add_argument("--reuse", help="an earlier evaluation's folder: its rows for the methods not run now are kept")
+    p.add_argument("--reuse", nargs="+", default=[],
+                   help="earlier evaluations' folders: their rows for the methods not run now are kept")
     p.add_argument("--bpp", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.5], help="target bpp points")
     p.add_argument("--out", required=True, help="folder for results.csv, summary.csv and rd.html")
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS),
+                   help="methods to run (default: all; none with --reuse: only summarise the reused rows)")
     p.add_argument("--max-side", type=int, help="shrink photos whose longer side exceeds this first")
     p.add_argument("--jobs", type=int, default=1, help="photos evaluated at once, one process each")
     p.add_argument("--device", default=None)

@@ -221,25 +221,31 @@ def _evaluate_photo(path: Path, targets: Sequence[float], methods: Sequence[str]
             for method in methods for target in targets]
 
 
-def _reused_rows(reuse: Optional[PathLike], name: str, images: set[str], targets: Sequence[float],
+def _reused_rows(reuse: Sequence[PathLike], name: str, images: set[str], targets: Sequence[float],
                  methods: Sequence[str]) -> list[dict]:
-    """Rows of an earlier evaluation of this set for the methods not run now (same photos and targets)."""
-    if reuse is None or not (Path(reuse) / name / "results.csv").is_file():
-        return []
-    return [row for row in read_results(Path(reuse) / name / "results.csv")
-            if row["method"] not in methods and row["image"] in images and row["target_bpp"] in targets]
+    """Rows of earlier evaluations of this set for the methods not run now (same photos and targets);
+    where several folders hold the same row, the first one's."""
+    rows: dict[tuple, dict] = {}
+    for folder in reuse:
+        path = Path(folder) / name / "results.csv"
+        if not path.is_file():
+            continue
+        for row in read_results(path):
+            if row["method"] not in methods and row["image"] in images and row["target_bpp"] in targets:
+                rows.setdefault((row["image"], row["method"], row["target_bpp"]), row)
+    return list(rows.values())
 
 
 def evaluate(sets: Mapping[str, Sequence[PathLike]], targets: Sequence[float], out: PathLike,
              methods: Sequence[str] = METHODS, max_side: Optional[int] = None, device: Optional[str] = None,
-             jobs: int = 1, weights: Optional[PathLike] = None, reuse: Optional[PathLike] = None) -> str:
+             jobs: int = 1, weights: Optional[PathLike] = None, reuse: Sequence[PathLike] = ()) -> str:
     """Runs the evaluation of each named set (photos or folders), writes the output folder and returns
     the summary text.
 
-    `weights` is a folder of checkpoint folders to evaluate instead of the default ones. `reuse` is an
-    earlier evaluation's output folder whose rows, for the methods not run now, join this one: the
+    `weights` is a folder of checkpoint folders to evaluate instead of the default ones. `reuse` lists
+    earlier evaluations' output folders whose rows, for the methods not run now, join this one: the
     baselines and references do not depend on the checkpoints, so comparing new checkpoints need not
-    redo them. `jobs` > 1 evaluates that many photos at once in separate processes (one torch thread
+    redo them, and evaluations run apart (even with no method run now) summarise as one. `jobs` > 1 evaluates that many photos at once in separate processes (one torch thread
     each), which uses a multi-core CPU better than one process's threads on these small models.
     """
     targets = [float(t) for t in targets]

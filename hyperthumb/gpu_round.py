@@ -190,7 +190,7 @@ def _compare(data: Path, out: Path, plan: RoundBudget, device: str, weights: Pat
     learned = list(CHECKPOINT_OF_METHOD)
     common = dict(targets=plan.eval_targets, max_side=plan.eval_max_side, device=device)
     evaluate(sets, out=out / "eval-shipped", methods=[*learned, BASELINE], weights=weights, **common)
-    evaluate(sets, out=out / "eval-new", methods=learned, weights=out / "checkpoints", reuse=out / "eval-shipped",
+    evaluate(sets, out=out / "eval-new", methods=learned, weights=out / "checkpoints", reuse=[out / "eval-shipped"],
              **common)
     lines = ["## New against shipped", "",
              f"Targets {', '.join(map(str, plan.eval_targets))} bpp, photos shrunk to at most {plan.eval_max_side} "

@@ -71,11 +71,16 @@ def test_reuse_keeps_earlier_rows_of_the_methods_not_run(small_embedded_weights,
     photo_like(256, 192, seed=7).save(tmp_path / "photo.png")
     first = tmp_path / "first"
     evaluate({"a": [tmp_path / "photo.png"]}, [0.3, 0.6], first, methods=[BASELINE, "jpeg-full"])
-    evaluate({"a": [tmp_path / "photo.png"]}, [0.3, 0.6], tmp_path / "second", methods=["rdbunet"], reuse=first)
+    evaluate({"a": [tmp_path / "photo.png"]}, [0.3, 0.6], tmp_path / "second", methods=["rdbunet"], reuse=[first])
     _, earlier = read_rows(first / "a" / "results.csv")
     _, rows = read_rows(tmp_path / "second" / "a" / "results.csv")
     assert [r for r in rows if r["method"] != "rdbunet"] == earlier
     assert sum(r["method"] == "rdbunet" for r in rows) == 2
+    # evaluations run apart summarise as one, running nothing
+    evaluate({"a": [tmp_path / "photo.png"]}, [0.3, 0.6], tmp_path / "both", methods=[],
+             reuse=[tmp_path / "second", first])
+    _, merged = read_rows(tmp_path / "both" / "a" / "results.csv")
+    assert sorted(map(str, merged)) == sorted(map(str, rows))
 
 
 @pytest.mark.parametrize("method", REFERENCE_METHODS)
