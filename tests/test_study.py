@@ -9,6 +9,7 @@ import random
 import sqlite3
 import threading
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -314,3 +315,25 @@ def test_publish_turns_hub_failures_into_a_clear_error(store, monkeypatch, capsy
     monkeypatch.setattr(huggingface_hub, "HfApi", UnreachableApi)
     assert main(["study", "publish", "--repo", "owner/votes", "--db", str(store.path)]) == 1
     assert "could not publish to the Hub dataset 'owner/votes'" in capsys.readouterr().err
+
+
+def test_a_simulated_annotator_following_lpips_is_recovered_on_the_shipped_pool(tmp_path):
+    """SIMULATED, not people: a scripted annotator prefers the side with the lower LPIPS on the crop,
+    through noise, for 200 votes on the app's own pool; the results rank the methods as mean LPIPS does."""
+    pool = StudyPool(Path(__file__).resolve().parents[1] / "examples" / "study")
+    store, rng, noise = VoteStore(tmp_path / "simulated.sqlite"), random.Random(7), np.random.default_rng(7)
+    practice = pool.draw(store, "sim", "simulated", rng).issued
+    store.vote(practice.id, "sim", "left" if practice.method_left == study.PRACTICE_GOOD else "right")
+    for _ in range(200):
+        trial = pool.draw(store, "sim", "simulated", rng).issued
+        lpips = {side: pool.reconstruction(trial.crop, method, trial.bpp)["lpips"]
+                 for side, method in (("left", trial.method_left), ("right", trial.method_right))}
+        preference = (lpips["right"] - lpips["left"]) / 0.05 + noise.normal()
+        store.vote(trial.id, "sim", "same" if abs(preference) < 0.3 else ("left" if preference > 0 else "right"))
+    summary = results(store.votes(), pool.methods, store.flagged_annotators(), samples=300)
+    mean_lpips = {m: np.mean([r["lpips"] for c in pool.crops.values() for r in c["reconstructions"]
+                              if r["method"] == m]) for m in pool.methods}
+    overall = sorted((s for s in summary["scores"] if s["bpp"] is None), key=lambda s: -s["score"])
+    assert summary["votes"] == 200 and [s["method"] for s in overall] == sorted(mean_lpips, key=mean_lpips.get)
+    assert overall[0]["low"] > overall[-1]["high"]  # the best and the worst are told apart
+    assert summary["metrics"]["lpips"]["agree_pct"] > 70
