@@ -32,7 +32,8 @@ from PIL import Image, ImageFilter
 
 from .charts import METHOD_COLOURS
 from .image_io import load_image
-from .labels import IssuedTrial, VoteStore
+from .errors import HyperThumbError
+from .labels import COLUMNS, IssuedTrial, VoteStore
 from .methods import run_method
 from .metrics import lpips_available, lpips_distance, psnr
 from .registry import BASELINE, ENCODER_METHODS
@@ -372,9 +373,6 @@ def publish_votes(store: VoteStore, repo_id: str, methods: Sequence[str] = STUDY
     Hub dataset repository `repo_id`; returns the uploaded file names. The token comes from HF_TOKEN
     or `hf auth login`."""
     from huggingface_hub import HfApi
-
-    from .errors import HyperThumbError
-    from .labels import COLUMNS
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
