@@ -460,16 +460,20 @@ def study_handlers(store: VoteStore, pool: Optional[StudyPool]) -> dict[str, Cal
     def progress(session: str) -> str:
         return f"{store.session_votes(session)} votes in this session."
 
+    def show(session: str, trial_id: str, paths: list[Path], note: str, request: Optional[gr.Request]) -> list:
+        folder = _session_dir(request)  # served under neutral names: the pool's file names say the method
+        shown = [str(shutil.copyfile(source, folder / f"{side}.png"))
+                 for source, side in zip(paths, ("original", "A", "B"))]
+        return [trial_id, *shown, progress(session), note]
+
     @outputs(6)
     @user_errors
     def trial(name: str, browser_id: str, request: gr.Request = None) -> list:
-        drawn = require_pool().draw(store, _session_id(request), _annotator(name, browser_id), random.Random())
+        session = _session_id(request)
+        drawn = require_pool().draw(store, session, _annotator(name, browser_id), random.Random())
         note = ("Practice trial: one side is clearly worse. " if drawn.issued.practice else "") + \
             "Which side is closer to the original? a, b, = (the same); space for another crop."
-        folder = _session_dir(request)  # served under neutral names: the pool's file names say the method
-        shown = [str(shutil.copyfile(source, folder / f"{side}.png"))
-                 for source, side in ((drawn.original, "original"), (drawn.left, "A"), (drawn.right, "B"))]
-        return [drawn.issued.id, *shown, progress(_session_id(request)), note]
+        return show(session, drawn.issued.id, [drawn.original, drawn.left, drawn.right], note, request)
 
     @outputs(2)
     @user_errors
@@ -480,13 +484,23 @@ def study_handlers(store: VoteStore, pool: Optional[StudyPool]) -> dict[str, Cal
             raise UserError(f"Vote not recorded: {exc}.") from None
         return [progress(_session_id(request)), "Vote recorded."]
 
-    @outputs(2)
+    def vote_as(choice: str) -> Callable:
+        def cast(trial_id: str, request: gr.Request = None) -> list:
+            return vote(trial_id, choice, request)
+        return cast
+
+    @outputs(6)
     @user_errors
     def undo(request: gr.Request = None) -> list:
-        undone = store.undo(_session_id(request))
+        """Removes the session's last vote and shows its trial again, to be judged anew."""
+        session = _session_id(request)
+        undone = store.undo(session)
         if undone is None:
             raise UserError("This session has no vote to undo.")
-        return [progress(_session_id(request)), "Your last vote was removed; you can judge that trial again."]
+        paths = require_pool().trial_images(undone["crop"], undone["bpp"], undone["method_left"],
+                                            undone["method_right"])
+        return show(session, undone["trial_id"], paths, "Your last vote was removed: judge this trial again.",
+                    request)
 
     @outputs(5)
     @user_errors
@@ -509,7 +523,7 @@ def study_handlers(store: VoteStore, pool: Optional[StudyPool]) -> dict[str, Cal
         return [str(store.to_csv(folder / "hyperthumb_votes.csv")), parquet and str(parquet),
                 f"Exported {len(store.votes())} votes."]
 
-    return {"trial": trial, "vote": vote, "undo": undo, "results": results, "export": export}
+    return {"trial": trial, "vote": vote, "vote_as": vote_as, "undo": undo, "results": results, "export": export}
 
 
 def _photo_input(elem_id: str) -> gr.Image:
@@ -614,7 +628,7 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
         undo = gr.Button("Undo last vote (u)", elem_id="study-undo")
     trial_outputs = [trial_id, *crops, progress, status]
     for button, choice in ((left, "left"), (right, "right"), (same, "same")):
-        button.click(functools.partial(handlers["vote"], choice=choice), trial_id, [progress, status],
+        button.click(handlers["vote_as"](choice), trial_id, [progress, status],
                      api_visibility="private").success(
             handlers["trial"], [name, browser_id], trial_outputs, api_visibility="private")
     next_trial.click(handlers["trial"], [name, browser_id], trial_outputs, api_name="study_trial",
@@ -623,8 +637,9 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
         handlers["vote"], [trial_id, gr.Textbox(visible=False, label="choice: left, right or same")],
         [progress, status], api_name="study_vote",
         api_description="Answers a trial issued to this session, once: progress, status.")
-    undo.click(handlers["undo"], None, [progress, status], api_name="study_undo",
-               api_description="Removes this session's last vote: progress, status.")
+    undo.click(handlers["undo"], None, trial_outputs, api_name="study_undo",
+               api_description="Removes this session's last vote and returns its trial again: trial id, "
+                               "original crop, A, B, progress, status.")
     flicker.click(None, js=STUDY_FLICKER_JS)
     side_by_side.click(None, js=STUDY_SIDE_BY_SIDE_JS)
     demo.load(None, browser_id, browser_id, js="(id) => id || crypto.randomUUID()")

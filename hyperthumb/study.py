@@ -191,8 +191,15 @@ class StudyPool:
             sides, expected = [self.reconstruction(crop, method, bpp) for method in pair], None
         issued = store.issue(session, annotator, crop, bpp, sides[0]["method"], sides[1]["method"], sides[0],
                              sides[1], practice=expected is not None, expected=expected)
-        return Trial(issued, self.folder / self.crops[crop]["original"], self.folder / sides[0]["image"],
-                     self.folder / sides[1]["image"])
+        return Trial(issued, *self.trial_images(crop, bpp, sides[0]["method"], sides[1]["method"]))
+
+    def trial_images(self, crop: str, bpp: float, method_left: str, method_right: str) -> list[Path]:
+        """The original crop, then the left and the right side's image (practice sides included)."""
+        practice = self.manifest.get("practice") or {}
+        known = {side["method"]: side for side in (practice.get("good"), practice.get("bad")) if side}
+        return [self.folder / self.crops[crop]["original"],
+                *(self.folder / (known[m] if m in known else self.reconstruction(crop, m, bpp))["image"]
+                  for m in (method_left, method_right))]
 
 
 def _outcomes(votes: Sequence[dict], methods: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -199,7 +199,8 @@ def test_study_votes_land_once_each_and_only_from_their_session(client, served):
 def test_the_study_undo_frees_the_last_trial(client):
     trial_id, *_ = _trial(client)
     client.predict(trial_id, "same", api_name="/study_vote")
-    assert "removed" in client.predict(api_name="/study_undo")[-1]
+    shown_again, *_crops, _progress, status = client.predict(api_name="/study_undo")
+    assert shown_again == trial_id and "judge this trial again" in status
     assert client.predict(trial_id, "right", api_name="/study_vote")[-1] == "Vote recorded."
 
 
