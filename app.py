@@ -19,6 +19,7 @@ import logging
 import os
 import random
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -36,17 +37,18 @@ from hyperthumb.checkpoint import checkpoint_summary
 from hyperthumb.errors import HyperThumbError, InvalidImageError, InvalidThumbnailError
 from hyperthumb.image_io import load_image
 from hyperthumb.jpeg_file import find_marker
-from hyperthumb.labels import CHOICES, LabelStore
+from hyperthumb.labels import VoteRefused, VoteStore
 from hyperthumb import registry
 from hyperthumb.methods import MethodResult, measure, run_method
 from hyperthumb.registry import BASELINE, REFERENCE_METHODS
 from hyperthumb.metrics import lpips_available
+from hyperthumb.study import (MANIFEST, STUDY_DIR_ENV, StudyPool, results as study_results, scores_figure,
+                              win_rate_figure)
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(path) for path in (ROOT / "examples").glob("*.jpg"))
 ENCODERS = {registry.METHODS[method].label: method for method in registry.ENCODER_METHODS}
 BOTH = "Both, side by side"
-LABEL_METHODS = (*registry.ENCODER_METHODS, BASELINE)
 CHART_RATES = (0.1, 0.2, 0.3, 0.5)
 CHART_METHODS = (*ENCODERS.values(), BASELINE, *REFERENCE_METHODS)
 # The chart runs every method at native scale; beyond this side it takes a centre region instead.
@@ -55,6 +57,7 @@ CHART_METHODS = (*ENCODERS.values(), BASELINE, *REFERENCE_METHODS)
 CHART_SIDE = {"cpu": 512, "cuda": 1024}
 APP_MAX_PIXELS = 40_000_000  # a 6K photo is 25 MP; larger uploads would not fit a shared server's memory
 LABELS_DB_ENV = "HYPERTHUMB_LABELS_DB"
+ADMIN_TOKEN_ENV = "HYPERTHUMB_ADMIN_TOKEN"  # exporting raw votes; reading the aggregate is public
 SHARE_ENV = "HYPERTHUMB_SHARE"
 MODEL_WORK = "model"  # one queue for every event that runs a model, so the limit holds across them
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "hyperthumb-app"
@@ -389,49 +392,138 @@ def decode(path: Optional[str], request: gr.Request = None) -> list:
     return [restored, restored, note]
 
 
-@outputs(4)
-@user_errors
-@gpu
-def new_pair(photo: Union[None, str, dict], target_bpp: float, request: gr.Request = None,
-             progress=gr.Progress()) -> list:
-    """Two methods drawn at random in random order, both at the same bpp; their names stay in the
-    session state (never sent to the page) until the user has judged."""
-    photo, path, _name = _open_photo(photo)
-    methods = random.sample(LABEL_METHODS, 2)
-    folder, shown, figures = _session_dir(request), [], []
-    for side, method in zip("AB", methods):
-        progress(len(shown) / 2, desc=f"Reconstruction {side}")
-        result = run_method(method, photo, target_bpp)
-        shown.append(_save_png(result.restored, folder / f"{side}.png"))
-        figures.append(measure(photo, result, with_lpips=lpips_available()))
-    pair = {"image_sha256": _digest(path), "methods": methods, "bpp": float(target_bpp), "metrics": figures}
-    original = _save_png(photo, folder / "original.png")
-    return [original, (shown[0], shown[1]), pair, "Which reconstruction is closer to the original?"]
+STUDY_KEYS_JS = """() => {
+  const click = (id) => document.querySelector(`#${id}`)?.click();
+  const keys = {a: "study-left-better", b: "study-right-better", "=": "study-same", " ": "study-next",
+                f: "study-flicker", u: "study-undo"};
+  document.addEventListener("keydown", (event) => {
+    const typing = ["INPUT", "TEXTAREA"].includes(event.target.tagName);
+    if (typing || !document.querySelector("#study-crops") || !(event.key in keys)) return;
+    event.preventDefault();
+    click(keys[event.key]);
+  });
+}"""
+# Flicker: the three crops stacked in one place, each press showing the next (original, A, B).
+STUDY_FLICKER_JS = """() => {
+  const box = document.querySelector("#study-crops");
+  const views = ["study-original", "study-left", "study-right"];
+  const next = box.classList.contains("flicker") ? (views.indexOf(box.dataset.shown) + 1) % 3 : 0;
+  box.classList.add("flicker");
+  box.dataset.shown = views[next];
+  views.forEach((id) => document.querySelector(`#${id}`).classList.toggle("shown", id === views[next]));
+}"""
+STUDY_SIDE_BY_SIDE_JS = """() => document.querySelector("#study-crops").classList.remove("flicker")"""
+# 100 % zoom: each crop at its own pixel size, never scaled to the column.
+STUDY_CSS = """<style>
+#study-crops img { width: auto !important; height: auto !important; max-width: none !important;
+                   max-height: none !important; object-fit: none !important; image-rendering: pixelated; }
+#study-crops.flicker { display: grid !important; }
+#study-crops.flicker > * { grid-area: 1 / 1; }
+#study-crops.flicker > :not(.shown) { visibility: hidden; }
+</style>"""
 
 
-def label_handlers(store: LabelStore) -> tuple[Callable, Callable]:
-    """The two handlers that touch the label file, bound to `store`."""
+def _session_id(request: Optional[gr.Request]) -> str:
+    """The browser session a trial is issued to; votes are accepted only from it."""
+    return getattr(request, "session_hash", None) or "anonymous"
+
+
+def _annotator(name: str, browser_id: str) -> str:
+    return (name or "").strip()[:64] or browser_id or "anonymous"
+
+
+def _study_summary(summary: dict) -> str:
+    if not summary["votes"]:
+        return "No counted votes yet."
+    metrics = summary["metrics"]
+    lines = [f"**{summary['votes']} votes** from {summary['annotators']} annotators (median "
+             f"{summary['median_seconds']} s a vote); {summary['excluded_votes']} votes of "
+             f"{len(summary['flagged_annotators'])} annotators who missed the practice trial are left out."]
+    if summary["agreement"]["annotator_pairs"]:
+        lines.append(f"Where several people judged the same crop, pair and bpp, they agreed "
+                     f"{summary['agreement']['agree_pct']} % of the time.")
+    for name, label in (("psnr", "higher PSNR"), ("lpips", "lower LPIPS")):
+        if metrics[name]["agree_pct"] is not None:
+            lines.append(f"People preferred the side with the {label} in {metrics[name]['agree_pct']} % of decided "
+                         f"votes (correlation {metrics[name]['correlation']}).")
+    return "\n\n".join(lines)
+
+
+def study_handlers(store: VoteStore, pool: Optional[StudyPool]) -> dict[str, Callable]:
+    """The study's handlers, bound to its vote file and pool."""
+    def require_pool() -> StudyPool:
+        if pool is None:
+            raise UserError("No study pool on this server: make one with `python -m hyperthumb study prepare` "
+                            f"and point {STUDY_DIR_ENV} at it.")
+        return pool
+
+    def progress(session: str) -> str:
+        return f"{store.session_votes(session)} votes in this session."
+
+    def show(session: str, trial_id: str, paths: list[Path], note: str, request: Optional[gr.Request]) -> list:
+        folder = _session_dir(request)  # served under neutral names: the pool's file names say the method
+        shown = [str(shutil.copyfile(source, folder / f"{side}.png"))
+                 for source, side in zip(paths, ("original", "A", "B"))]
+        return [trial_id, *shown, progress(session), note]
+
+    @outputs(6)
+    @user_errors
+    def trial(name: str, browser_id: str, request: gr.Request = None) -> list:
+        session = _session_id(request)
+        drawn = require_pool().draw(store, session, _annotator(name, browser_id), random.Random())
+        note = ("Practice trial: one side is clearly worse. " if drawn.issued.practice else "") + \
+            "Which side is closer to the original? a, b, = (the same); space for another crop."
+        return show(session, drawn.issued.id, [drawn.original, drawn.left, drawn.right], note, request)
+
     @outputs(2)
     @user_errors
-    def submit(pair: Optional[dict], choice: Optional[str], note: str) -> list:
-        if not pair:
-            raise UserError("Show a pair first, then judge it.")
-        if choice not in CHOICES:
-            raise UserError("Pick A, B or \"they look the same\" first.")
-        method_a, method_b = pair["methods"]
-        label_id = store.add(pair["image_sha256"], method_a, method_b, pair["bpp"], choice,
-                             pair["metrics"][0], pair["metrics"][1], note or "")
-        return [None, f"Saved label #{label_id}. A was **{method_a}**, B was **{method_b}**."]
+    def vote(trial_id: str, choice: str, request: gr.Request = None) -> list:
+        try:
+            store.vote(trial_id or "", _session_id(request), choice)
+        except VoteRefused as exc:
+            raise UserError(f"Vote not recorded: {exc}.") from None
+        return [progress(_session_id(request)), "Vote recorded."]
 
-    @outputs(4)
+    def vote_as(choice: str) -> Callable:
+        def cast(trial_id: str, request: gr.Request = None) -> list:
+            return vote(trial_id, choice, request)
+        return cast
+
+    @outputs(6)
     @user_errors
-    def results(request: gr.Request = None) -> list:
-        rates = store.win_rates()
-        table = pd.DataFrame(rates, columns=["method", "comparisons", "wins", "ties", "losses", "win_rate"])
-        csv = store.to_csv(_session_dir(request) / "hyperthumb_labels.csv")
-        return [charts.win_rate_figure(rates), table, str(csv), gr.skip()]
+    def undo(request: gr.Request = None) -> list:
+        """Removes the session's last vote and shows its trial again, to be judged anew."""
+        session = _session_id(request)
+        undone = store.undo(session)
+        if undone is None:
+            raise UserError("This session has no vote to undo.")
+        paths = require_pool().trial_images(undone["crop"], undone["bpp"], undone["method_left"],
+                                            undone["method_right"])
+        return show(session, undone["trial_id"], paths, "Your last vote was removed: judge this trial again.",
+                    request)
 
-    return submit, results
+    @outputs(5)
+    @user_errors
+    def results() -> list:
+        summary = study_results(store.votes(), require_pool().methods, store.flagged_annotators(), samples=500)
+        scores = pd.DataFrame([{**s, "bpp": "all" if s["bpp"] is None else s["bpp"]} for s in summary["scores"]],
+                              columns=["method", "bpp", "score", "low", "high", "votes"])
+        pairs = pd.DataFrame(summary["pairs"], columns=["method_a", "method_b", "bpp", "votes", "a_preferred",
+                                                        "b_preferred", "same"])
+        return [scores_figure(summary), win_rate_figure(summary), scores, pairs, _study_summary(summary)]
+
+    @outputs(3)
+    @user_errors
+    def export(token: str, request: gr.Request = None) -> list:
+        expected = os.environ.get(ADMIN_TOKEN_ENV, "")
+        if not expected or not secrets.compare_digest((token or "").encode(), expected.encode()):
+            raise UserError(f"Exporting the raw votes needs the admin token ({ADMIN_TOKEN_ENV} on the server).")
+        folder = _session_dir(request)
+        parquet = store.to_parquet(folder / "hyperthumb_votes.parquet")
+        return [str(store.to_csv(folder / "hyperthumb_votes.csv")), parquet and str(parquet),
+                f"Exported {len(store.votes())} votes."]
+
+    return {"trial": trial, "vote": vote, "vote_as": vote_as, "undo": undo, "results": results, "export": export}
 
 
 def _photo_input(elem_id: str) -> gr.Image:
@@ -508,39 +600,67 @@ def _decode_tab() -> None:
         concurrency_id=MODEL_WORK)
 
 
-def _label_tab(store: LabelStore) -> None:
-    submit, results = label_handlers(store)
-    gr.Markdown("Blind A/B: two reconstructions of the same photo at the same bpp, by two of "
-                f"{', '.join(LABEL_METHODS)}, in random order. Which is closer to the original?")
-    pair = gr.State()
+def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> None:
+    handlers = study_handlers(store, pool)
+    gr.Markdown("A blind study: the original crop and two reconstructions of it at the same bpp, at 100 % zoom, "
+                "made by two of the compared methods in random order. Which side is closer to the original? "
+                "Keys: **a** (left), **b** (right), **=** (the same), **space** (another crop), **f** (flicker "
+                "original / A / B), **u** (undo your last vote).")
+    gr.HTML(STUDY_CSS)
+    browser_id = gr.BrowserState("", storage_key="hyperthumb-annotator")
     with gr.Row():
-        with gr.Column(scale=1):
-            photo = _photo_input("label-photo")
-            gr.Examples(EXAMPLES, inputs=[photo])
-            bpp = gr.Slider(0.05, 0.8, value=0.2, step=0.01, label="bpp of both")
-            show = gr.Button("Show a new pair", variant="primary")
-        with gr.Column(scale=2):
-            ab = gr.ImageSlider(label="A (left) | B (right)", type="filepath")
-            original = gr.Image(label="Original", type="filepath", interactive=False)
-    status = gr.Markdown(label="Status", elem_id="label-status")
+        name = gr.Textbox(label="Your name (optional; otherwise an anonymous id kept in this browser)", scale=3)
+        progress = gr.Markdown(elem_id="study-progress")
+    status = gr.Markdown(elem_id="study-status")
+    trial_id = gr.Textbox(visible=False, label="trial id")
+    with gr.Row(elem_id="study-crops"):
+        crops = [gr.Image(label=label, type="filepath", interactive=False, show_label=True, elem_id=elem_id,
+                          buttons=[]) for label, elem_id in (("Original", "study-original"), ("A", "study-left"),
+                                                              ("B", "study-right"))]
     with gr.Row():
-        choice = gr.Radio([("A is better", "A"), ("They look the same", "same"), ("B is better", "B")],
-                          label="Your judgement")
-        note = gr.Textbox(label="Note (optional)", placeholder="what made the difference?")
-        save = gr.Button("Save label")
-    with gr.Accordion("Results: win rates of all labels", open=False):
-        refresh = gr.Button("Refresh")
-        figure = gr.Plot(label="Win rates")
-        table = gr.Dataframe(label="Win rates per method", interactive=False)
-        csv = gr.File(label="All labels (CSV)")
-    show.click(new_pair, [photo, bpp], [original, ab, pair, status], api_name="label_pair", preprocess=False,
-               api_description="Two blind reconstructions of a photo at one bpp: original, A | B, status.",
-               concurrency_id=MODEL_WORK)
-    save.click(submit, [pair, choice, note], [pair, status], api_name="label_submit",
-               api_description="Stores the judgement of the session's last pair and names both methods.").then(
-        results, None, [figure, table, csv, status], api_visibility="private")
-    refresh.click(results, None, [figure, table, csv, status], api_name="label_results",
-                  api_description="Win rates of all labels so far, and all labels as CSV.")
+        left = gr.Button("A is closer (a)", elem_id="study-left-better")
+        same = gr.Button("The same (=)", elem_id="study-same")
+        right = gr.Button("B is closer (b)", elem_id="study-right-better")
+    with gr.Row():
+        next_trial = gr.Button("Another crop (space)", elem_id="study-next")
+        flicker = gr.Button("Flicker (f)", elem_id="study-flicker")
+        side_by_side = gr.Button("Side by side")
+        undo = gr.Button("Undo last vote (u)", elem_id="study-undo")
+    trial_outputs = [trial_id, *crops, progress, status]
+    for button, choice in ((left, "left"), (right, "right"), (same, "same")):
+        button.click(handlers["vote_as"](choice), trial_id, [progress, status],
+                     api_visibility="private").success(
+            handlers["trial"], [name, browser_id], trial_outputs, api_visibility="private")
+    next_trial.click(handlers["trial"], [name, browser_id], trial_outputs, api_name="study_trial",
+                     api_description="A new trial for this session: trial id, original crop, A, B, progress, status.")
+    gr.Button("Vote", visible=False).click(
+        handlers["vote"], [trial_id, gr.Textbox(visible=False, label="choice: left, right or same")],
+        [progress, status], api_name="study_vote",
+        api_description="Answers a trial issued to this session, once: progress, status.")
+    undo.click(handlers["undo"], None, trial_outputs, api_name="study_undo",
+               api_description="Removes this session's last vote and returns its trial again: trial id, "
+                               "original crop, A, B, progress, status.")
+    flicker.click(None, js=STUDY_FLICKER_JS)
+    side_by_side.click(None, js=STUDY_SIDE_BY_SIDE_JS)
+    demo.load(None, browser_id, browser_id, js="(id) => id || crypto.randomUUID()")
+    demo.load(None, js=STUDY_KEYS_JS)
+    with gr.Accordion("Results (public aggregate)", open=False):
+        refresh = gr.Button("Show the results")
+        summary = gr.Markdown()
+        with gr.Row():
+            scores_plot, matrix_plot = gr.Plot(label="Bradley-Terry scores"), gr.Plot(label="Win-rate matrix")
+        scores = gr.Dataframe(label="Bradley-Terry score per method (all bpp, then per bpp)", interactive=False)
+        pairs = gr.Dataframe(label="Votes per pair and bpp", interactive=False)
+    refresh.click(handlers["results"], None, [scores_plot, matrix_plot, scores, pairs, summary],
+                  api_name="study_results",
+                  api_description="The aggregate: score chart, win-rate matrix, scores, votes per pair, summary.")
+    with gr.Accordion("Export the raw votes (admin)", open=False):
+        token = gr.Textbox(label=f"Admin token ({ADMIN_TOKEN_ENV})", type="password")
+        export_button = gr.Button("Export")
+        csv, parquet = gr.File(label="Votes (CSV)"), gr.File(label="Votes (Parquet, where pyarrow is installed)")
+        export_status = gr.Markdown()
+    export_button.click(handlers["export"], token, [csv, parquet, export_status], api_name="study_export",
+                        api_description="Every vote as CSV and Parquet; needs the admin token.")
 
 
 def _header() -> str:
@@ -550,18 +670,20 @@ def _header() -> str:
             f"Models: {models}.")
 
 
-def build_demo(labels_db: Optional[str] = None) -> gr.Blocks:
+def build_demo(labels_db: Optional[str] = None, study_dir: Optional[str] = None) -> gr.Blocks:
     """The page, its model work queued two at a time across all users, so that they cannot exhaust memory.
     Gradio's own copies of a session's files go when the session ends (`delete_cache`), ours by `end_session`."""
-    store = LabelStore(labels_db or os.environ.get(LABELS_DB_ENV, ROOT / "app_data" / "labels.sqlite"))
+    store = VoteStore(labels_db or os.environ.get(LABELS_DB_ENV, ROOT / "app_data" / "labels.sqlite"))
+    study_dir = study_dir or os.environ.get(STUDY_DIR_ENV, ROOT / "examples" / "study")
+    pool = StudyPool(study_dir) if (Path(study_dir) / MANIFEST).is_file() else None
     with gr.Blocks(title="HyperThumb", delete_cache=(600, OUTPUT_MAX_AGE_S)) as demo:
         gr.Markdown(_header(), elem_id="header")
         with gr.Tab("Encode"):
             _encode_tab()
         with gr.Tab("Decode"):
             _decode_tab()
-        with gr.Tab("Label (blind A/B)"):
-            _label_tab(store)
+        with gr.Tab("Label (blind study)"):
+            _study_tab(demo, store, pool)
         demo.unload(end_session)
     return demo.queue(default_concurrency_limit=2)
 

@@ -76,15 +76,3 @@ def per_photo_figure(rows: Iterable[dict], baseline: str) -> go.Figure:
                          yaxis_title="BD-PSNR (dB)", template="plotly_white", legend={"orientation": "h", "y": -0.2})
     return figure
 
-
-def win_rate_figure(rates: Iterable[dict], title: str = "Blind A/B: win rate per method") -> go.Figure:
-    """rates: `LabelStore.win_rates()` rows; one bar per method, its label counting the comparisons."""
-    rates = list(rates)
-    figure = go.Figure(go.Bar(
-        x=[r["method"] for r in rates], y=[r["win_rate"] for r in rates],
-        marker_color=[METHOD_COLOURS.get(r["method"], "black") for r in rates],
-        text=[f"{r['win_rate']:.0%} of {r['comparisons']}" for r in rates], textposition="outside",
-        hovertemplate="%{x}<br>win rate %{y:.1%}<extra></extra>"))
-    figure.update_layout(title=title, yaxis={"title": "win rate (a tie counts half)", "range": [0, 1.1],
-                                             "tickformat": ".0%"}, template="plotly_white")
-    return figure

@@ -135,8 +135,24 @@ def _gpu_round(args: argparse.Namespace) -> None:
     print(f"report in {gpu_round(Path(args.out), Path(args.data), args.minutes_per_model, args.smoke)}")
 
 
+def _study(args: argparse.Namespace) -> None:
+    from .labels import VoteStore
+    from .study import prepare, publish_votes
+
+    if args.action == "prepare":
+        manifest = prepare(args.photos, args.bpp, args.out, methods=args.methods, crop=args.crop,
+                           crops_per_photo=args.crops, seed=args.seed, device=args.device)
+        print(f"study pool in {manifest.parent} ({manifest.name} lists its crops and their figures)")
+        return
+    if not Path(args.db).is_file():
+        raise FileNotFoundError(f"no vote file at {args.db}")
+    files = publish_votes(VoteStore(args.db), args.repo, revision=args.revision)
+    print(f"uploaded {', '.join(files)} to the dataset {args.repo}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .registry import ARCHITECTURES, ENCODER_METHODS, METHODS, PRESETS
+    from .study import CROP_SIDE, STUDY_METHODS
     from .train import TrainOptions
 
     parser = argparse.ArgumentParser(prog="python -m hyperthumb", description=__doc__)
@@ -243,6 +259,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repo", required=True, help="Hub repository id, e.g. owner/hyperthumb")
     p.add_argument("--revision", help="branch to upload to (created if missing; default main)")
     p.set_defaults(run=_publish)
+
+    p = commands.add_parser("study", help="the blind pairwise study: prepare a pool, publish the votes")
+    actions = p.add_subparsers(dest="action", required=True)
+    q = actions.add_parser("prepare", help="encode photos with every study method once; crops and manifest.json")
+    q.add_argument("photos", nargs="+", help="photos or folders of photos")
+    q.add_argument("--bpp", type=float, nargs="+", default=[0.1, 0.2, 0.3])
+    q.add_argument("--out", required=True, help="the pool's folder (the app reads HYPERTHUMB_STUDY_DIR)")
+    q.add_argument("--methods", nargs="+", default=list(STUDY_METHODS), choices=list(METHODS))
+    q.add_argument("--crop", type=int, default=CROP_SIDE, help="crop side in pixels (384-512 suits a screen)")
+    q.add_argument("--crops", type=int, default=2, help="crops per photo, among its most detailed regions")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--device", default=None)
+    q = actions.add_parser("publish", help="upload the votes and a dataset card to a Hub dataset repository")
+    q.add_argument("--repo", required=True, help="Hub dataset id, e.g. owner/hyperthumb-votes")
+    q.add_argument("--db", default="app_data/labels.sqlite", help="the app's vote file (HYPERTHUMB_LABELS_DB)")
+    q.add_argument("--revision", help="branch to upload to (created if missing; default main)")
+    p.set_defaults(run=_study)
 
     p = commands.add_parser("card", help="write a checkpoint folder's model card (README.md)")
     p.add_argument("folder", help="checkpoint folder, e.g. weights/rdbunet")

@@ -1,109 +1,205 @@
-"""Human judgements from the blind A/B mode, in SQLite, next to the automatic metrics.
+"""Human judgements of the blind pairwise study, in SQLite, next to the automatic metrics.
 
-Each label says which of two reconstructions of the same photo at the same bpp a person preferred,
-so that LPIPS and PSNR can later be checked against people. `method_a` is the method shown as A
-(left) and `method_b` the one shown as B (right): together they record the randomised order.
+A *trial* is issued to one browser session: one crop of the study pool at one bpp, two methods in
+a random left/right order, and both sides' PSNR and LPIPS on that crop. A *vote* answers one trial,
+once, from the session it was issued to; that rule is enforced inside the vote's own transaction,
+so a replayed or forged trial id never adds a row. The file runs in WAL mode, so the results page
+reads while votes are written.
+
+Practice trials have a known answer (a heavily degraded side); an annotator who gets one wrong is
+flagged, and the analysis leaves their votes out.
 """
 from __future__ import annotations
 
 import csv
-import json
 import os
+import secrets
 import sqlite3
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, Optional, Union
 
-CHOICES = ("A", "B", "same")
-COLUMNS = ("id", "created_at", "image_sha256", "method_a", "method_b", "bpp", "choice", "winner", "note",
-           "metrics_a", "metrics_b")
+CHOICES = ("left", "right", "same")
+# The export's columns: one row per vote, with everything needed to analyse it without the pool.
+COLUMNS = ("vote_id", "trial_id", "created_at", "annotator", "session", "crop", "bpp", "method_left",
+           "method_right", "choice", "winner", "seconds", "practice", "expected", "psnr_left", "psnr_right",
+           "lpips_left", "lpips_right")
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS labels (
+CREATE TABLE IF NOT EXISTS trials (
+    id TEXT PRIMARY KEY,               -- random, unguessable: the session proves it was issued this one
+    session TEXT NOT NULL,             -- the browser session it was issued to
+    annotator TEXT NOT NULL,           -- a name or the browser's anonymous id
+    crop TEXT NOT NULL,                -- crop id in the pool's manifest
+    bpp REAL NOT NULL,                 -- the target both sides were encoded at
+    method_left TEXT NOT NULL,
+    method_right TEXT NOT NULL,
+    practice INTEGER NOT NULL DEFAULT 0,
+    expected TEXT,                     -- the right answer of a practice trial ('left' or 'right')
+    psnr_left REAL, psnr_right REAL,   -- on this crop
+    lpips_left REAL, lpips_right REAL, -- on this crop; NULL without LPIPS weights
+    issued_at REAL NOT NULL            -- Unix time, for the seconds a vote took
+);
+CREATE TABLE IF NOT EXISTS votes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trial_id TEXT NOT NULL UNIQUE REFERENCES trials(id),
     created_at TEXT NOT NULL,          -- UTC, ISO 8601
-    image_sha256 TEXT NOT NULL,        -- of the uploaded file's bytes
-    method_a TEXT NOT NULL,            -- shown as A (left)
-    method_b TEXT NOT NULL,            -- shown as B (right)
-    bpp REAL NOT NULL,                 -- the target both were encoded at
-    choice TEXT NOT NULL CHECK (choice IN ('A', 'B', 'same')),
+    choice TEXT NOT NULL CHECK (choice IN ('left', 'right', 'same')),
     winner TEXT,                       -- the preferred method; NULL when judged the same
-    note TEXT NOT NULL DEFAULT '',
-    metrics_a TEXT NOT NULL,           -- JSON: methods.measure() of A
-    metrics_b TEXT NOT NULL            -- JSON: methods.measure() of B
-)
+    seconds REAL NOT NULL              -- from the trial's issue to the vote
+);
 """
 
 
-class LabelStore:
-    """A SQLite file of A/B labels. Opens a connection per call, so it is safe across server threads."""
+class VoteRefused(ValueError):
+    """A vote the store will not record, with the reason in plain words."""
+
+
+@dataclass(frozen=True)
+class IssuedTrial:
+    id: str
+    crop: str
+    bpp: float
+    method_left: str
+    method_right: str
+    practice: bool
+
+
+class VoteStore:
+    """A SQLite file of trials and votes. A connection per call, so it is safe across server threads."""
 
     def __init__(self, path: Union[str, os.PathLike]):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.execute(_SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """One transaction: committed on success, rolled back on error, the connection always closed."""
         connection = sqlite3.connect(self.path, timeout=10)
-        connection.row_factory = sqlite3.Row
-        try:
-            with connection:
-                yield connection
+        try:  # WAL is a property of the file: set once, outside any transaction
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript(_SCHEMA)
         finally:
             connection.close()
 
-    def _rows(self) -> list[sqlite3.Row]:
-        with self._connect() as connection:
-            return connection.execute(f"SELECT {', '.join(COLUMNS)} FROM labels ORDER BY id").fetchall()
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """One transaction, taken with a write lock up front (so check-then-insert cannot race);
+        committed on success, rolled back on error, the connection always closed."""
+        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+        finally:
+            connection.close()
 
-    def add(self, image_sha256: str, method_a: str, method_b: str, bpp: float, choice: str,
-            metrics_a: dict, metrics_b: dict, note: str = "") -> int:
-        """Stores one judgement and returns its id."""
+    def issue(self, session: str, annotator: str, crop: str, bpp: float, method_left: str, method_right: str,
+              metrics_left: dict, metrics_right: dict, practice: bool = False,
+              expected: Optional[str] = None) -> IssuedTrial:
+        """Records a trial for `session` and returns it with its new id. `metrics_*`: `psnr`, `lpips`."""
+        if method_left == method_right:
+            raise ValueError("a trial compares two different methods")
+        if practice and expected not in ("left", "right"):
+            raise ValueError("a practice trial needs its expected answer, 'left' or 'right'")
+        trial = IssuedTrial(secrets.token_urlsafe(16), crop, float(bpp), method_left, method_right, practice)
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT INTO trials (id, session, annotator, crop, bpp, method_left, method_right, practice, expected,"
+                " psnr_left, psnr_right, lpips_left, lpips_right, issued_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (trial.id, session, annotator, crop, trial.bpp, method_left, method_right, int(practice), expected,
+                 metrics_left.get("psnr"), metrics_right.get("psnr"), metrics_left.get("lpips"),
+                 metrics_right.get("lpips"), time.time()))
+        return trial
+
+    def vote(self, trial_id: str, session: str, choice: str) -> dict:
+        """Records the answer to a trial issued to `session`, once; returns the vote as exported."""
         if choice not in CHOICES:
-            raise ValueError(f"choice must be one of {CHOICES}, got {choice!r}")
-        if method_a == method_b:
-            raise ValueError("an A/B label compares two different methods")
-        winner = {"A": method_a, "B": method_b}.get(choice)
+            raise VoteRefused(f"a vote is one of {', '.join(CHOICES)}, not {choice!r}")
         with self._connect() as connection:
+            trial = connection.execute("SELECT * FROM trials WHERE id = ?", (trial_id,)).fetchone()
+            if trial is None or trial["session"] != session:
+                raise VoteRefused("this trial was not issued to this session")
+            if connection.execute("SELECT 1 FROM votes WHERE trial_id = ?", (trial_id,)).fetchone():
+                raise VoteRefused("this trial has been voted on already")
+            winner = {"left": trial["method_left"], "right": trial["method_right"]}.get(choice)
             cursor = connection.execute(
-                "INSERT INTO labels (created_at, image_sha256, method_a, method_b, bpp, choice, winner, note,"
-                " metrics_a, metrics_b) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (datetime.now(timezone.utc).isoformat(timespec="seconds"), image_sha256, method_a, method_b,
-                 float(bpp), choice, winner, note.strip(), json.dumps(metrics_a), json.dumps(metrics_b)))
-            return int(cursor.lastrowid)
+                "INSERT INTO votes (trial_id, created_at, choice, winner, seconds) VALUES (?, ?, ?, ?, ?)",
+                (trial_id, datetime.now(timezone.utc).isoformat(timespec="seconds"), choice, winner,
+                 round(time.time() - trial["issued_at"], 3)))
+            return self._select(connection, "WHERE v.id = ?", (cursor.lastrowid,))[0]
 
-    def all(self) -> list[dict]:
-        """Every label, oldest first, with the metrics parsed back into dicts."""
-        return [{**dict(row), "metrics_a": json.loads(row["metrics_a"]), "metrics_b": json.loads(row["metrics_b"])}
-                for row in self._rows()]
+    def undo(self, session: str) -> Optional[dict]:
+        """Removes the session's latest vote (its trial can be answered again); None if it has none."""
+        with self._connect() as connection:
+            last = self._select(connection, "WHERE t.session = ? ORDER BY v.id DESC LIMIT 1", (session,))
+            if last:
+                connection.execute("DELETE FROM votes WHERE id = ?", (last[0]["vote_id"],))
+            return last[0] if last else None
 
-    def win_rates(self) -> list[dict]:
-        """Per method: comparisons, wins, ties, losses and win rate (a tie counts half), by method name."""
-        counts: dict[str, dict] = {}
-        for label in self._rows():
-            for method in (label["method_a"], label["method_b"]):
-                entry = counts.setdefault(method, {"method": method, "comparisons": 0, "wins": 0, "ties": 0,
-                                                   "losses": 0})
-                entry["comparisons"] += 1
-                if label["winner"] is None:
-                    entry["ties"] += 1
-                elif label["winner"] == method:
-                    entry["wins"] += 1
-                else:
-                    entry["losses"] += 1
-        return [{**entry, "win_rate": (entry["wins"] + 0.5 * entry["ties"]) / entry["comparisons"]}
-                for _, entry in sorted(counts.items())]
+    @staticmethod
+    def _select(connection: sqlite3.Connection, where: str = "", parameters: tuple = ()) -> list[dict]:
+        rows = connection.execute(
+            "SELECT v.id AS vote_id, v.trial_id, v.created_at, t.annotator, t.session, t.crop, t.bpp, t.method_left,"
+            " t.method_right, v.choice, v.winner, v.seconds, t.practice, t.expected, t.psnr_left, t.psnr_right,"
+            f" t.lpips_left, t.lpips_right FROM votes v JOIN trials t ON t.id = v.trial_id {where}",
+            parameters).fetchall()
+        return [dict(row) for row in rows]
+
+    def votes(self) -> list[dict]:
+        """Every vote, oldest first, with its trial (columns COLUMNS)."""
+        with self._connect() as connection:
+            return self._select(connection, "ORDER BY v.id")
+
+    def session_votes(self, session: str) -> int:
+        with self._connect() as connection:
+            return connection.execute("SELECT COUNT(*) FROM votes v JOIN trials t ON t.id = v.trial_id"
+                                      " WHERE t.session = ?", (session,)).fetchone()[0]
+
+    def has_practiced(self, annotator: str) -> bool:
+        with self._connect() as connection:
+            return connection.execute("SELECT 1 FROM votes v JOIN trials t ON t.id = v.trial_id"
+                                      " WHERE t.annotator = ? AND t.practice = 1", (annotator,)).fetchone() is not None
+
+    def flagged_annotators(self) -> set[str]:
+        """Annotators who missed a practice trial's known answer."""
+        with self._connect() as connection:
+            rows = connection.execute("SELECT DISTINCT t.annotator FROM votes v JOIN trials t ON t.id = v.trial_id"
+                                      " WHERE t.practice = 1 AND v.choice != t.expected").fetchall()
+        return {row[0] for row in rows}
+
+    def condition_counts(self) -> dict[tuple[str, str, str, float], int]:
+        """Votes per (crop, method, method, bpp), the two methods in sorted order; practice left out."""
+        counts: dict[tuple[str, str, str, float], int] = {}
+        with self._connect() as connection:
+            rows = connection.execute("SELECT t.crop, t.method_left, t.method_right, t.bpp FROM votes v"
+                                      " JOIN trials t ON t.id = v.trial_id WHERE t.practice = 0").fetchall()
+        for crop, left, right, bpp in rows:
+            key = (crop, *sorted((left, right)), bpp)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
 
     def to_csv(self, path: Union[str, os.PathLike]) -> Path:
-        """Writes every label to a CSV file (metrics as JSON text) and returns its path."""
+        """Every vote as CSV (columns COLUMNS); returns the path."""
         path = Path(path)
         with path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(COLUMNS)
-            writer.writerows(tuple(row) for row in self._rows())
+            writer = csv.DictWriter(handle, COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.votes())
         return path
 
+    def to_parquet(self, path: Union[str, os.PathLike]) -> Optional[Path]:
+        """Every vote as Parquet, where pyarrow is installed (None otherwise)."""
+        try:
+            import pyarrow
+            import pyarrow.parquet
+        except ImportError:
+            return None
+        votes = self.votes()
+        table = pyarrow.table({column: [vote[column] for vote in votes] for column in COLUMNS})
+        pyarrow.parquet.write_table(table, path)
+        return Path(path)

@@ -173,27 +173,52 @@ def test_decode_tab_refuses_a_plain_jpeg(client, served):
     assert untouched(outputs) and "plain.jpg" in outputs[-1] and "marker" in outputs[-1]
 
 
-def test_a_label_is_stored_and_read_back(client, served, photo_path):
-    original, (a, b), status = client.predict(handle_file(photo_path), 0.25, api_name="/label_pair")
-    assert "rdbunet" not in original + a + b + status and "transformer" not in a + b + status  # blind
-    assert Image.open(a).size == Image.open(b).size == (WIDTH, HEIGHT)
-    saved = client.predict("A", "A looks sharper", api_name="/label_submit")  # the pair is session state
-    assert "Saved label #1" in saved
+def _trial(client: Client) -> tuple[str, str, str, str]:
+    """(trial id, original, A, B) of a new trial for the client's session."""
+    trial_id, original, left, right, _progress, _status = client.predict("tester", "", api_name="/study_trial")
+    return trial_id, original, left, right
+
+
+def test_study_votes_land_once_each_and_only_from_their_session(client, served):
+    trial_id, original, left, right = _trial(client)
+    assert Image.open(original).size == Image.open(left).size == Image.open(right).size  # one crop, 1:1
+    assert "rdbunet" not in trial_id + left + right and "transformer" not in left + right  # blind
+    progress, status = client.predict(trial_id, "left", api_name="/study_vote")
+    assert status == "Vote recorded." and "1 votes" in progress
+    replay = client.predict(trial_id, "right", api_name="/study_vote")
+    assert "already" in replay[-1]
+    assert "not issued to this session" in client.predict("forged", "left", api_name="/study_vote")[-1]
+    other = Client(client.src, verbose=False)  # another browser session cannot answer this one's trial
+    second_id, *_ = _trial(client)
+    assert "not issued to this session" in other.predict(second_id, "left", api_name="/study_vote")[-1]
     with sqlite3.connect(served[1] / "labels.sqlite") as connection:
-        connection.row_factory = sqlite3.Row
-        (row,) = connection.execute("SELECT * FROM labels").fetchall()
-    assert row["method_a"] != row["method_b"]
-    assert {row["method_a"], row["method_b"]} <= {"rdbunet", "transformer", "bicubic-jpeg"}
-    assert (row["choice"], row["winner"], row["note"], row["bpp"]) == ("A", row["method_a"], "A looks sharper", 0.25)
-    assert f"A was **{row['method_a']}**" in saved
-    figure, table, csv, _ = client.predict(api_name="/label_results")
-    assert len(open(csv).read().strip().splitlines()) == 2  # header + the one label
-    assert {r[0] for r in table["data"]} == {row["method_a"], row["method_b"]}
+        rows = connection.execute("SELECT trial_id, choice FROM votes").fetchall()
+    assert rows == [(trial_id, "left")]
 
 
-def test_judging_without_a_pair_is_refused(served):
-    fresh = Client(served[0].src, verbose=False)  # a new session holds no pair
-    assert "Show a pair first" in fresh.predict("B", "", api_name="/label_submit")
+def test_the_study_undo_frees_the_last_trial(client):
+    trial_id, *_ = _trial(client)
+    client.predict(trial_id, "same", api_name="/study_vote")
+    shown_again, *_crops, _progress, status = client.predict(api_name="/study_undo")
+    assert shown_again == trial_id and "judge this trial again" in status
+    assert client.predict(trial_id, "right", api_name="/study_vote")[-1] == "Vote recorded."
+
+
+def test_study_results_are_public_and_the_export_needs_the_token(client, monkeypatch):
+    for _ in range(6):
+        trial_id, *_ = _trial(client)
+        client.predict(trial_id, "left", api_name="/study_vote")
+    scores_plot, matrix_plot, scores, pairs, summary = client.predict(api_name="/study_results")
+    assert scores["headers"] == ["method", "bpp", "score", "low", "high", "votes"]
+    assert {row[0] for row in scores["data"]} <= {"rdbunet", "transformer", "bicubic-jpeg-sr", "bicubic-jpeg"}
+    assert "votes" in summary and json.loads(matrix_plot["plot"])["data"][0]["type"] == "heatmap"
+    monkeypatch.delenv("HYPERTHUMB_ADMIN_TOKEN", raising=False)
+    assert "needs the admin token" in client.predict("", api_name="/study_export")[-1]
+    monkeypatch.setenv("HYPERTHUMB_ADMIN_TOKEN", "s3cret")
+    refused = client.predict("guess", api_name="/study_export")
+    assert untouched(refused) and "needs the admin token" in refused[-1]
+    csv_path, _parquet, status = client.predict("s3cret", api_name="/study_export")
+    assert status.startswith("Exported") and open(csv_path).readline().startswith("vote_id,trial_id")
 
 
 def test_an_unexpected_failure_is_a_short_message(client, photo_path, monkeypatch, caplog):
