@@ -82,7 +82,8 @@ class HyperThumbCodec:
     "torch", "onnxruntime" or "openvino" (`engines.py`); None picks `engines.default_engine`, the
     fastest installed one within 0.05 dB of torch fp32, or torch when a `runtime` is given. `runtime`
     sets torch's precision, layout, compilation and tile batching (default: the measured best for
-    the device); the exported engines take fp32 inputs and choose their own precision.
+    the device). The exported engines choose their own precision unless a runtime without autocast
+    asks for fp32, and use only its tile batching.
     """
 
     def __init__(self, model: HyperThumbModel, name: Optional[str] = None, device: Union[str, torch.device] = "cpu",
@@ -103,11 +104,18 @@ class HyperThumbCodec:
             self._encoder = self.runtime.prepare(self.model.encoder)
             self._decoder = self.runtime.prepare(self.model.decoder)
         else:
-            if runtime is not None:
-                raise ValueError(f"a runtime applies to the torch engine, not to {self.engine}")
-            self.runtime = Runtime()
-            self._encoder = ExportedNetwork(self.model.encoder, self.engine, encoder_example(multiple))
-            self._decoder = ExportedNetwork(self.model.decoder, self.engine, decoder_example())
+            fp32 = runtime is not None and runtime.autocast_dtype is None
+            self.runtime = Runtime(batch=runtime.batch if runtime else 1)  # fp32 contiguous inputs
+            self._encoder = ExportedNetwork(self.model.encoder, self.engine, encoder_example(multiple), fp32=fp32)
+            self._decoder = ExportedNetwork(self.model.decoder, self.engine, decoder_example(), fp32=fp32)
+
+    @property
+    def engine_precision(self) -> str:
+        """The decoder's arithmetic, for reports: torch's autocast type, or what the engine chose
+        (known after the first decode)."""
+        name = (str(self.runtime.autocast_dtype or torch.float32).removeprefix("torch.") if self.engine == "torch"
+                else self._decoder.precision or "not loaded yet")
+        return {"float32": "fp32", "f32": "fp32", "bfloat16": "bf16", "float16": "fp16", "f16": "fp16"}.get(name, name)
 
     @property
     def scale(self) -> int:

@@ -13,9 +13,11 @@ OpenVINO converts from the torch module (its PyTorch frontend), not from the ONN
 up to 0.56 on a 0-1 scale), while its PyTorch frontend matches torch to 2e-7.
 
 Both packages are optional and imported only when used; a missing one falls back to torch.
+`HYPERTHUMB_ENGINE` names the engine that codecs without an explicit one use instead of the default.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import inspect
@@ -24,7 +26,7 @@ import tempfile
 import threading
 import warnings
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -34,6 +36,7 @@ from .lpips_weights import cache_dir
 from .runtime import cpu_has_native_bf16
 
 ENGINES = ("torch", "onnxruntime", "openvino")
+ENGINE_ENV = "HYPERTHUMB_ENGINE"
 _FORMAT_VERSION = b"hyperthumb-export-1"  # bump when the export itself changes
 
 # The order the default tries engines in, fastest first, from `python -m hyperthumb bench` on the
@@ -66,12 +69,13 @@ def default_engine(device: torch.device) -> str:
 
 
 def resolve_engine(requested: Optional[str], device: torch.device) -> str:
-    """`requested`, or the default when None; torch (with a warning) where it cannot run."""
+    """`requested`, else (on a CPU) `$HYPERTHUMB_ENGINE`, else the default; torch, with a warning,
+    where the named engine is not installed."""
+    if requested is None and device.type == "cpu":
+        requested = os.environ.get(ENGINE_ENV) or None
     if requested is None:
         return default_engine(device)
-    if requested == "torch":
-        return requested
-    if device.type != "cpu":
+    if requested != "torch" and device.type != "cpu":
         raise ValueError(f"the {requested} engine runs on the CPU only, not on {device}")
     if not engine_available(requested):
         warnings.warn(f"{requested} is not installed; running the networks with torch instead", stacklevel=3)
@@ -103,18 +107,21 @@ class ExportedNetwork:
     """A torch network run by ONNX Runtime or OpenVINO, with the module's calling contract.
 
     `example` gives inputs of the right ranks and channels (small: they are traced, not timed).
+    `fp32` keeps OpenVINO from its bf16 on CPUs that have it (ONNX Runtime runs fp32 anyway): the
+    path of CPUs without native bf16, measurable on one with it.
     The export and the engine's session are made on the first call, not at construction, so a
     codec costs nothing until it runs; the weights are read then, and later changes to them are
     not seen (a model that keeps training should use the torch engine).
     """
 
     def __init__(self, network: nn.Module, engine: str, example: tuple[torch.Tensor, ...],
-                 threads: Optional[int] = None):
+                 threads: Optional[int] = None, fp32: bool = False):
         if engine not in ENGINES[1:]:
             raise ValueError(f"ExportedNetwork runs onnxruntime or openvino, not {engine!r}")
         self.network, self.engine, self.example = network, engine, example
-        self.threads = threads or torch.get_num_threads()
+        self.threads, self.fp32 = threads or torch.get_num_threads(), fp32
         self._run: Optional[Callable[[list[np.ndarray]], np.ndarray]] = None
+        self.precision: Optional[str] = None  # the arithmetic the engine chose, known once loaded
         self._lock = threading.Lock()
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
@@ -139,22 +146,17 @@ class ExportedNetwork:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.precision = "fp32"
         names = [node.name for node in session.get_inputs()]
         return lambda arrays: session.run(None, dict(zip(names, arrays)))[0]
 
     def _export_onnx(self, path: Path) -> None:
-        was_training = self.network.training
-        self.network.eval()
         dynamic = {2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}
         names = list(inspect.signature(self.network.forward).parameters)  # what dynamic_shapes is keyed by
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(self.network, self.example, str(path), dynamo=True, external_data=False,
-                                  verbose=False, input_names=names, output_names=["output"],
-                                  dynamic_shapes={name: dynamic for name in names})
-        finally:
-            self.network.train(was_training)
+        with _quiet_eval(self.network):
+            torch.onnx.export(self.network, self.example, str(path), dynamo=True, external_data=False,
+                              verbose=False, input_names=names, output_names=["output"],
+                              dynamic_shapes={name: dynamic for name in names})
 
     def _load_openvino(self) -> Callable[[list[np.ndarray]], np.ndarray]:
         import openvino
@@ -163,24 +165,34 @@ class ExportedNetwork:
         if not path.exists():
             _write_atomically(path, self._export_openvino)
         core = openvino.Core()
-        compiled = core.compile_model(core.read_model(str(path)), "CPU", {
-            "INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"})
+        config = {"INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"}
+        if self.fp32:
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+        self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         # A request per call: calls may come from several threads (the app's queue).
         return lambda arrays: compiled.create_infer_request().infer(arrays, share_inputs=True)[0].copy()
 
     def _export_openvino(self, path: Path) -> None:
         import openvino
 
-        was_training = self.network.training
-        self.network.eval()
         shapes = [openvino.PartialShape([-1, x.shape[1], -1, -1]) for x in self.example]
-        try:
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")  # the tracer's notes on shape arithmetic
-                model = openvino.convert_model(self.network, example_input=self.example, input=shapes)
-        finally:
-            self.network.train(was_training)
+        with _quiet_eval(self.network), torch.no_grad():
+            model = openvino.convert_model(self.network, example_input=self.example, input=shapes)
         openvino.save_model(model, str(path), compress_to_fp16=False)
+
+
+@contextlib.contextmanager
+def _quiet_eval(network: nn.Module) -> Iterator[None]:
+    """The network in eval mode, and the exporters' and tracer's notes on shape arithmetic silenced."""
+    was_training = network.training
+    network.eval()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        network.train(was_training)
 
 
 def encoder_example(hr_multiple: int) -> tuple[torch.Tensor]:
