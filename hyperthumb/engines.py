@@ -55,12 +55,13 @@ def engine_available(engine: str) -> bool:
 def default_engine(device: torch.device) -> str:
     """The fastest available engine for `device` whose HR PSNR is within 0.05 dB of PyTorch fp32.
 
-    Measured with `python -m hyperthumb bench --size 2048x1536 --repeats 3 --engine torch
-    onnxruntime openvino` on a 2-core AMD EPYC with native bf16 (figures in the README):
-    OpenVINO (bf16 where the CPU has it, as OpenVINO chooses itself) decodes fastest, then torch
-    bf16, then ONNX Runtime fp32, all within 0.05 dB. Without native bf16, torch runs fp32, the
-    slowest of the three (measured by forcing fp32), so ONNX Runtime moves ahead of it. A GPU
-    always uses torch: the exported engines here run on the CPU only.
+    Measured with `python -m hyperthumb bench --size 2048x1536 --repeats 3` (and `--fp32`) on a
+    2-core AMD EPYC with native bf16, shared with training runs (figures in the README). Decode time
+    as a share of torch's in the same run, RDBUnet / Transformer: OpenVINO (bf16, its own choice on
+    this CPU) 0.69 / 0.62 of torch bf16, ONNX Runtime (fp32) 1.8 / 1.1; all within 0.01 dB. With
+    fp32 forced, as on CPUs without native bf16: OpenVINO 0.59 / 0.56 of torch fp32, ONNX Runtime
+    0.96 / 0.97, exact to 0.001 dB. Hence OpenVINO first; then torch where bf16 is native, else
+    ONNX Runtime, which edges out torch's fp32. A GPU always uses torch: these engines run on CPUs.
     """
     if device.type != "cpu":
         return "torch"
