@@ -225,5 +225,5 @@ def describe_machine(device: str) -> str:
     versions = [f"torch {torch.__version__}"]
     for engine in ENGINES[1:]:
         if engine_available(engine):
-            versions.append(f"{engine} {importlib.import_module(engine).__version__}")
+            versions.append(f"{engine} {importlib.import_module(engine).__version__.split('-')[0]}")
     return f"{machine}; {', '.join(versions)}"

@@ -37,6 +37,8 @@ from .runtime import cpu_has_native_bf16
 
 ENGINES = ("torch", "onnxruntime", "openvino")
 ENGINE_ENV = "HYPERTHUMB_ENGINE"
+# What each engine needs installed: ONNX Runtime's export is torch.onnx's, which needs onnx and onnxscript.
+_PACKAGES = {"torch": (), "onnxruntime": ("onnxruntime", "onnx", "onnxscript"), "openvino": ("openvino",)}
 _FORMAT_VERSION = b"hyperthumb-export-1"  # bump when the export itself changes
 
 # The order the default tries engines in, fastest first, from `python -m hyperthumb bench` on the
@@ -49,7 +51,7 @@ def engine_available(engine: str) -> bool:
     """Whether `engine` can run here (torch always can)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
-    return engine == "torch" or importlib.util.find_spec(engine) is not None
+    return all(importlib.util.find_spec(package) is not None for package in _PACKAGES[engine])
 
 
 def default_engine(device: torch.device) -> str:

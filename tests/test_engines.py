@@ -13,7 +13,7 @@ from hyperthumb.metrics import psnr
 from hyperthumb.runtime import Runtime
 from tests.conftest import photo_like, small_model
 
-EXPORTED = [pytest.param(engine, marks=pytest.mark.skipif(importlib.util.find_spec(engine) is None,
+EXPORTED = [pytest.param(engine, marks=pytest.mark.skipif(not engines.engine_available(engine),
                                                           reason=f"{engine} not installed"))
             for engine in engines.ENGINES[1:]]
 
@@ -79,6 +79,8 @@ def _without(monkeypatch, *missing: str) -> None:
 
 
 def test_missing_engine_falls_back_to_torch(monkeypatch):
+    _without(monkeypatch, "onnxscript")
+    assert not engines.engine_available("onnxruntime")  # it could not be exported
     _without(monkeypatch, "onnxruntime", "openvino")
     cpu = torch.device("cpu")
     assert engines.default_engine(cpu) == "torch"
