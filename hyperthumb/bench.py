@@ -3,10 +3,15 @@
 The floors are measured in the same run on the same thumbnail: a plain bicubic 4x upscale
 (`torch.nn.functional.interpolate`) and a Pillow decode of the JPEG file, so the decoder's cost
 reads as a ratio to the cheapest possible upscale and to merely opening the thumbnail.
+Each engine (`engines.py`) decodes the same thumbnail, made by torch fp32, and its HR PSNR is
+reported against torch fp32's own, as is the PSNR of its whole round trip at the same rate
+setting: the 0.05 dB rule the codec's default engine follows.
 """
 from __future__ import annotations
 
+import importlib
 import io
+import platform
 import statistics
 import threading
 import time
@@ -19,9 +24,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .codec import HyperThumbCodec
+from .codec import HyperThumbCodec, Thumbnail
+from .engines import ENGINES, engine_available
 from .image_io import to_tensor
-from .runtime import Runtime
+from .metrics import psnr
+from .model import HyperThumbModel
+from .runtime import Runtime, cpu_has_native_bf16
 
 _NOISE_TILE = 256
 
@@ -88,6 +96,21 @@ def _timed(fn: Callable[[], object], repeats: int, device: torch.device) -> tupl
 
 
 @dataclass
+class Reference:
+    """Torch fp32's thumbnail of the photo and the HR PSNR of its restoration: what engines are held to."""
+
+    thumbnail: Thumbnail
+    psnr_hr: float
+
+
+def fp32_reference(model: HyperThumbModel, name: str, device: str, photo: Image.Image,
+                   target_bpp: float) -> Reference:
+    codec = HyperThumbCodec(model, name, device, runtime=Runtime())
+    thumbnail = codec.encode(photo, target_bpp=target_bpp)
+    return Reference(thumbnail, psnr(codec.decode(thumbnail.jpeg), photo))
+
+
+@dataclass
 class BenchResult:
     encoder: str
     width: int
@@ -98,59 +121,109 @@ class BenchResult:
     decode_peak_mb: float
     bicubic_s: float
     pillow_s: float
+    engine: str = "torch"
+    decode_db: Optional[float] = None  # HR PSNR decoding the reference thumbnail, minus torch fp32's
+    round_trip_db: Optional[float] = None  # HR PSNR of the engine's own encode and decode, minus torch fp32's
 
     @property
     def megapixels(self) -> float:
         return self.width * self.height / 1e6
 
 
-def bench_codec(codec: HyperThumbCodec, photo: Image.Image, repeats: int, target_bpp: float = 0.3) -> BenchResult:
+def bench_codec(codec: HyperThumbCodec, photo: Image.Image, repeats: int, target_bpp: float = 0.3,
+                reference: Optional[Reference] = None) -> BenchResult:
+    """Times `codec`; with a `reference`, decodes its thumbnail and compares HR PSNR with torch fp32."""
     device = codec.device
     encode_s, encode_peak, thumb = _timed(lambda: codec.encode(photo, target_bpp=target_bpp), repeats, device)
-    decode_s, decode_peak, _ = _timed(lambda: codec.decode(thumb.jpeg), repeats, device)
-    lr = to_tensor(thumb.image).to(device)
+    decoded = reference.thumbnail if reference else thumb
+    decode_s, decode_peak, restored = _timed(lambda: codec.decode(decoded.jpeg), repeats, device)
+    lr = to_tensor(decoded.image).to(device)
     bicubic_s, _, _ = _timed(lambda: F.interpolate(lr, scale_factor=codec.scale, mode="bicubic"), repeats, device)
-    pillow_s, _, _ = _timed(lambda: Image.open(io.BytesIO(thumb.jpeg)).load(), repeats, device)
+    pillow_s, _, _ = _timed(lambda: Image.open(io.BytesIO(decoded.jpeg)).load(), repeats, device)
+    decode_db = round_trip_db = None
+    if reference:
+        decode_db = psnr(restored, photo) - reference.psnr_hr
+        own = codec.encode(photo, target_bpp=None, rate_t=reference.thumbnail.rate_t)
+        round_trip_db = psnr(codec.decode(own.jpeg), photo) - reference.psnr_hr
     return BenchResult(codec.name, photo.width, photo.height, encode_s, decode_s, encode_peak / 2**20,
-                       decode_peak / 2**20, bicubic_s, pillow_s)
+                       decode_peak / 2**20, bicubic_s, pillow_s, engine_label(codec), decode_db, round_trip_db)
+
+
+def engine_label(codec: HyperThumbCodec) -> str:
+    """The engine and the arithmetic it ran, e.g. "openvino bf16" or "torch bf16 channels-last"."""
+    label = f"{codec.engine} {codec.engine_precision}"
+    if codec.engine == "torch":
+        label += (" channels-last" if codec.runtime.channels_last else "") + (" compiled" if codec.runtime.compile else "")
+    return label
+
+
+def _db(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:+.3f}"
 
 
 def format_table(results: list[BenchResult]) -> str:
-    header = ("| encoder | size | MP | encode s | enc MP/s | decode s | dec MP/s | peak MB enc / dec "
-              "| bicubic x4 s | decode / bicubic | Pillow JPEG s | decode / Pillow |")
+    header = ("| encoder | engine | size | MP | encode s | enc MP/s | decode s | dec MP/s | peak MB enc / dec "
+              "| bicubic x4 s | decode / bicubic | Pillow JPEG s | decode / Pillow "
+              "| HR dB vs fp32: decode / round trip |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in results:
         lines.append(
-            f"| {r.encoder} | {r.width}x{r.height} | {r.megapixels:.1f} | {r.encode_s:.2f} | "
+            f"| {r.encoder} | {r.engine} | {r.width}x{r.height} | {r.megapixels:.1f} | {r.encode_s:.2f} | "
             f"{r.megapixels / r.encode_s:.2f} | {r.decode_s:.2f} | {r.megapixels / r.decode_s:.2f} | "
             f"{r.encode_peak_mb:.0f} / {r.decode_peak_mb:.0f} | {r.bicubic_s:.3f} | {r.decode_s / r.bicubic_s:.1f}x | "
-            f"{r.pillow_s:.4f} | {r.decode_s / r.pillow_s:.0f}x |")
+            f"{r.pillow_s:.4f} | {r.decode_s / r.pillow_s:.0f}x | {_db(r.decode_db)} / {_db(r.round_trip_db)} |")
     return "\n".join(lines)
 
 
 def run_bench(size: tuple[int, int], device: str, encoders: list[str], repeats: int, target_bpp: float = 0.3,
-              compile: bool = False, threads: Optional[int] = None) -> list[BenchResult]:
-    """Benchmarks the shipped checkpoints of `encoders` on one synthetic photo of `size` (width, height)."""
+              compile: bool = False, threads: Optional[int] = None,
+              engines: tuple[str, ...] = ("torch",), fp32: bool = False) -> list[BenchResult]:
+    """Benchmarks the shipped checkpoints of `encoders` on one synthetic photo of `size` (width, height),
+    once per engine, each against torch fp32 on the same thumbnail. Each codec runs once on a small
+    photo first, so that exporting and compiling are not timed. `fp32` forces fp32 arithmetic in
+    every engine: what a CPU without native bf16 runs."""
     from . import load_model
 
     if threads:
         torch.set_num_threads(threads)
     photo = synthetic_photo(*size)
+    warm_up = synthetic_photo(256, 256)
     results = []
     for encoder in encoders:
-        loaded = load_model(encoder, device=device)
-        codec = HyperThumbCodec(loaded.model, encoder, device, runtime=Runtime.for_device(loaded.device, compile))
-        results.append(bench_codec(codec, photo, repeats, target_bpp))
+        model = load_model(encoder, device=device).model
+        reference = fp32_reference(model, encoder, device, photo, target_bpp)
+        for engine in engines:
+            if fp32:
+                runtime = Runtime(compile=compile)
+            else:
+                runtime = Runtime.for_device(torch.device(device), compile) if engine == "torch" else None
+            codec = HyperThumbCodec(model, encoder, device, runtime=runtime, engine=engine)
+            codec.decode(codec.encode(warm_up, target_bpp=None, rate_t=0.0).jpeg)
+            results.append(bench_codec(codec, photo, repeats, target_bpp, reference))
     return results
 
 
-def describe_machine(device: str, compile: bool = False) -> str:
-    runtime = Runtime.for_device(torch.device(device), compile)
-    if runtime.autocast_dtype is None and not runtime.channels_last:
-        path = "fp32"
-    else:
-        path = f"{str(runtime.autocast_dtype).removeprefix('torch.')} autocast, channels-last"
-    path += ", torch.compile" if compile else ""
-    machine = (torch.cuda.get_device_name(device) if torch.device(device).type == "cuda"
-               else f"CPU, {psutil.cpu_count()} cores, {torch.get_num_threads()} torch threads")
-    return f"{machine}, torch {torch.__version__}, decoder path: {path}"
+def available_engines(requested: list[str]) -> tuple[list[str], list[str]]:
+    """(installed, missing) among `requested`, in order."""
+    return ([engine for engine in requested if engine_available(engine)],
+            [engine for engine in requested if not engine_available(engine)])
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def describe_machine(device: str) -> str:
+    """The CPU (and its native bf16), or the GPU, with the library versions that the figures depend on."""
+    cpu = (f"{cpu_name()}, {psutil.cpu_count()} cores, native bf16: {'yes' if cpu_has_native_bf16() else 'no'}, "
+           f"{torch.get_num_threads()} torch threads")
+    machine = f"{torch.cuda.get_device_name(device)}; {cpu}" if torch.device(device).type == "cuda" else cpu
+    versions = [f"torch {torch.__version__}"]
+    for engine in ENGINES[1:]:
+        if engine_available(engine):
+            versions.append(f"{engine} {importlib.import_module(engine).__version__.split('-')[0]}")
+    return f"{machine}; {', '.join(versions)}"

@@ -116,11 +116,16 @@ def _size(text: str) -> tuple[int, int]:
 
 def _bench(args: argparse.Namespace) -> None:
     from . import default_device
-    from .bench import describe_machine, format_table, run_bench
+    from .bench import available_engines, describe_machine, format_table, run_bench
+    from .engines import ENGINES
 
     device = args.device or default_device()
-    results = run_bench(args.size, device, args.encoders, args.repeats, args.bpp, args.compile, args.threads)
-    print(f"{describe_machine(device, args.compile)}; median of {args.repeats}, target {args.bpp} bpp")
+    engines, missing = available_engines(args.engine or (ENGINES if device == "cpu" else ["torch"]))
+    results = run_bench(args.size, device, args.encoders, args.repeats, args.bpp, args.compile, args.threads, engines,
+                        args.fp32)
+    print(f"{describe_machine(device)}; median of {args.repeats}, target {args.bpp} bpp")
+    if missing:
+        print(f"not installed, so not measured: {', '.join(missing)}")
     print(format_table(results))
 
 
@@ -151,6 +156,7 @@ def _study(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .engines import ENGINES
     from .registry import ARCHITECTURES, ENCODER_METHODS, METHODS, PRESETS
     from .study import CROP_SIDE, STUDY_METHODS
     from .train import TrainOptions
@@ -221,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bpp", type=float, default=0.3)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--compile", action="store_true", help="torch.compile the networks first")
+    p.add_argument("--engine", nargs="+", choices=ENGINES,
+                   help="engines to compare (default: every installed one on a CPU, torch on a GPU)")
+    p.add_argument("--fp32", action="store_true", help="fp32 arithmetic in every engine: the path of CPUs "
+                                                       "without native bf16, measured on one with it")
     p.set_defaults(run=_bench)
 
     p = commands.add_parser("evaluate", help="rate-distortion of every method on sets of photos, against bicubic-jpeg")

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from . import jpeg_sim
+from .engines import ExportedNetwork, decoder_example, encoder_example, resolve_engine
 from .errors import InvalidThumbnailError
 from .image_io import ImageSource, load_image, to_tensor
 from .jpeg_file import ThumbnailMarker, read_thumbnail, write_thumbnail
@@ -77,12 +78,17 @@ class HyperThumbCodec:
     """A trained model bound to one device, with file-level `encode` and `decode`.
 
     `tile` is the largest HR tile side (a multiple of 32); photos of more than tile * tile pixels
-    run in tiles, others whole. None never tiles. `runtime` sets precision, layout, compilation
-    and tile batching (default: the measured best for the device).
+    run in tiles, others whole. None never tiles. `engine` runs the encoder and decoder networks:
+    "torch", "onnxruntime" or "openvino" (`engines.py`); None picks `engines.default_engine`, the
+    fastest installed one within 0.05 dB of torch fp32, or torch when a `runtime` is given. `runtime`
+    sets torch's precision, layout, compilation and tile batching (default: the measured best for
+    the device). The exported engines choose their own precision unless a runtime without autocast
+    asks for fp32, and use only its tile batching.
     """
 
     def __init__(self, model: HyperThumbModel, name: Optional[str] = None, device: Union[str, torch.device] = "cpu",
-                 tile: Optional[int] = DEFAULT_TILE, halo: int = DEFAULT_HALO, runtime: Optional[Runtime] = None):
+                 tile: Optional[int] = DEFAULT_TILE, halo: int = DEFAULT_HALO, runtime: Optional[Runtime] = None,
+                 engine: Optional[str] = None):
         multiple = model.config.hr_multiple
         if tile is not None and (tile % multiple or tile < 4 * halo):
             raise ValueError(f"tile {tile} must be a multiple of {multiple} and at least {4 * halo}")
@@ -92,9 +98,24 @@ class HyperThumbCodec:
         self.name = name or model.config.encoder
         self.device = torch.device(device)
         self.tile, self.halo = tile, halo
-        self.runtime = runtime or Runtime.for_device(self.device)
-        self._encoder = self.runtime.prepare(self.model.encoder)
-        self._decoder = self.runtime.prepare(self.model.decoder)
+        self.engine = resolve_engine("torch" if engine is None and runtime else engine, self.device)
+        if self.engine == "torch":
+            self.runtime = runtime or Runtime.for_device(self.device)
+            self._encoder = self.runtime.prepare(self.model.encoder)
+            self._decoder = self.runtime.prepare(self.model.decoder)
+        else:
+            fp32 = runtime is not None and runtime.autocast_dtype is None
+            self.runtime = Runtime(batch=runtime.batch if runtime else 1)  # fp32 contiguous inputs
+            self._encoder = ExportedNetwork(self.model.encoder, self.engine, encoder_example(multiple), fp32=fp32)
+            self._decoder = ExportedNetwork(self.model.decoder, self.engine, decoder_example(), fp32=fp32)
+
+    @property
+    def engine_precision(self) -> str:
+        """The decoder's arithmetic, for reports: torch's autocast type, or what the engine chose
+        (known after the first decode)."""
+        name = (str(self.runtime.autocast_dtype or torch.float32).removeprefix("torch.") if self.engine == "torch"
+                else self._decoder.precision or "not loaded yet")
+        return {"float32": "fp32", "f32": "fp32", "bfloat16": "bf16", "float16": "fp16", "f16": "fp16"}.get(name, name)
 
     @property
     def scale(self) -> int:

@@ -1,6 +1,8 @@
 """Shared fixtures: small photo-like images made in the test, and small random-weight models."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,9 @@ from hyperthumb.model import HyperThumbConfig, HyperThumbModel
 
 # Test tensors are small: one thread beats two, and does not fight the training runs for the cores.
 torch.set_num_threads(1)
+# The codec tests compare against the torch modules and use many small models that would each be
+# exported; tests/test_engines.py runs the exported engines and the default choice.
+os.environ.setdefault("HYPERTHUMB_ENGINE", "torch")
 
 SMALL_ENCODERS = {
     "rdbunet": {"features": 8, "growth": 8, "dense_layers": 2, "blocks_per_level": 1},

@@ -1,0 +1,113 @@
+"""The exported engines restore what torch fp32 restores (within 0.05 dB), and torch stands in where
+an engine is missing."""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from hyperthumb import engines
+from hyperthumb.codec import HyperThumbCodec
+from hyperthumb.metrics import psnr
+from hyperthumb.runtime import Runtime
+from tests.conftest import photo_like, small_model
+
+EXPORTED = [pytest.param(engine, marks=pytest.mark.skipif(not engines.engine_available(engine),
+                                                          reason=f"{engine} not installed"))
+            for engine in engines.ENGINES[1:]]
+
+
+@pytest.fixture(scope="module")
+def export_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("exports")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(export_cache, monkeypatch):
+    """Exports go to a folder of this module's; no engine is forced."""
+    monkeypatch.setenv("HYPERTHUMB_CACHE", str(export_cache))
+    monkeypatch.delenv(engines.ENGINE_ENV, raising=False)
+
+
+def _lively_model(encoder: str, seed: int = 3):
+    """A small model whose zero-initialised output layers are given weights, so that the encoder and
+    decoder do more than bicubic resampling and a wrong export would show."""
+    model = small_model(encoder, seed)
+    with torch.no_grad():
+        model.encoder.head.weight.normal_(0, 0.02)
+        model.decoder.upsample[0].weight.normal_(0, 0.02)
+    return model
+
+
+@pytest.mark.parametrize("encoder", ["rdbunet", "transformer"])
+@pytest.mark.parametrize("engine", EXPORTED)
+def test_engine_matches_torch_fp32(engine, encoder):
+    """Odd sizes (padding, windows that do not divide) and tiles of two shapes through one export."""
+    model, photo = _lively_model(encoder), photo_like(517, 389, seed=7)
+    reference = HyperThumbCodec(model, encoder, runtime=Runtime(), tile=256, halo=64)
+    exported = HyperThumbCodec(model, encoder, engine=engine, tile=256, halo=64)
+    assert exported.engine == engine
+    thumb = reference.encode(photo, target_bpp=None, rate_t=0.0)
+    reference_db = psnr(reference.decode(thumb.jpeg), photo)
+    restored = exported.decode(thumb.jpeg)
+    assert restored.size == photo.size
+    assert abs(psnr(restored, photo) - reference_db) <= 0.05
+    own = exported.encode(photo, target_bpp=None, rate_t=0.0)
+    assert abs(own.bpp - thumb.bpp) <= 0.02 * thumb.bpp
+    assert abs(psnr(exported.decode(own.jpeg), photo) - reference_db) <= 0.05
+
+
+@pytest.mark.parametrize("engine", EXPORTED)
+def test_exports_are_cached_by_weights(engine, export_cache):
+    model = _lively_model("rdbunet", seed=4)  # weights no other test exported
+    first = engines.ExportedNetwork(model.decoder, engine, engines.decoder_example())
+    path = first.export_path()
+    assert path.parent.parent == export_cache and not path.exists()
+    first(*engines.decoder_example())
+    written = path.stat().st_mtime_ns
+    engines.ExportedNetwork(model.decoder, engine, engines.decoder_example())(*engines.decoder_example())
+    assert path.stat().st_mtime_ns == written  # read back, not exported again
+    with torch.no_grad():
+        model.decoder.upsample[0].bias.add_(0.1)
+    assert engines.ExportedNetwork(model.decoder, engine, engines.decoder_example()).export_path() != path
+
+
+def _without(monkeypatch, *missing: str) -> None:
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in missing else find_spec(name, *a))
+
+
+def test_missing_engine_falls_back_to_torch(monkeypatch):
+    _without(monkeypatch, "onnxscript")
+    assert not engines.engine_available("onnxruntime")  # it could not be exported
+    _without(monkeypatch, "onnxruntime", "openvino")
+    cpu = torch.device("cpu")
+    assert engines.default_engine(cpu) == "torch"
+    with pytest.warns(UserWarning, match="openvino is not installed"):
+        codec = HyperThumbCodec(small_model(), engine="openvino")
+    assert codec.engine == "torch"
+    photo = photo_like(96, 64)
+    assert codec.decode(codec.encode(photo, target_bpp=0.5).jpeg).size == photo.size
+
+
+def test_default_follows_the_measured_order(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(engines, "engine_available", lambda engine: True)
+    assert engines.default_engine(cpu) == "openvino"
+    assert engines.default_engine(torch.device("cuda")) == "torch"
+    monkeypatch.setattr(engines, "engine_available", lambda engine: engine != "openvino")
+    monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: True)
+    assert engines.default_engine(cpu) == "torch"
+    monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: False)
+    assert engines.default_engine(cpu) == "onnxruntime"
+
+
+def test_engine_choice_is_checked(monkeypatch):
+    with pytest.raises(ValueError, match="CPU only"):
+        engines.resolve_engine("onnxruntime", torch.device("cuda"))
+    with pytest.raises(ValueError, match="unknown engine"):
+        engines.resolve_engine("tensorrt", torch.device("cpu"))
+    assert HyperThumbCodec(small_model(), runtime=Runtime()).engine == "torch"  # a runtime is torch's
+    monkeypatch.setenv(engines.ENGINE_ENV, "torch")
+    assert HyperThumbCodec(small_model()).engine == "torch"
