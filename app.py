@@ -55,7 +55,9 @@ CHART_METHODS = (*ENCODERS.values(), BASELINE, *REFERENCE_METHODS)
 # Its 6 methods x 4 rates take about 26 s on 0.8 MP on a 2-core CPU (AVIF alone half of it), so
 # 512 x 512 keeps it near 10 s; on a GPU the learned methods are quick, the CPU-bound references not.
 CHART_SIDE = {"cpu": 512, "cuda": 1024}
-APP_MAX_PIXELS = 40_000_000  # a 6K photo is 25 MP; larger uploads would not fit a shared server's memory
+# A 6K photo is 25 MP; larger uploads would not fit a shared server's memory. HYPERTHUMB_MAX_MEGAPIXELS
+# raises or lowers the limit for a server that has more or less of it.
+APP_MAX_PIXELS = int(float(os.environ.get("HYPERTHUMB_MAX_MEGAPIXELS", "50")) * 1_000_000)
 LABELS_DB_ENV = "HYPERTHUMB_LABELS_DB"
 ADMIN_TOKEN_ENV = "HYPERTHUMB_ADMIN_TOKEN"  # exporting raw votes; reading the aggregate is public
 SHARE_ENV = "HYPERTHUMB_SHARE"
