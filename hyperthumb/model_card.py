@@ -6,7 +6,6 @@ import argparse
 import csv
 import json
 import os
-import shlex
 from pathlib import Path
 from typing import Optional, Union
 
@@ -14,7 +13,6 @@ from huggingface_hub import ModelCardData
 
 from .bjontegaard import NO_OVERLAP
 from .checkpoint import CONFIG_NAME
-from .cli import build_parser
 from .curves import read_log
 from .data import list_images
 from .errors import InvalidImageError
@@ -35,15 +33,6 @@ PathLike = Union[str, os.PathLike]
 def _duration(seconds: float) -> str:
     minutes = round(seconds / 60)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
-
-
-def _train_arguments(commands: list[str]) -> Optional[argparse.Namespace]:
-    """The last recorded `python -m hyperthumb train ...` command, parsed as the CLI parsed it."""
-    for command in reversed(commands):
-        words = shlex.split(command)
-        if "train" in words:
-            return build_parser().parse_args(words[words.index("train"):])
-    return None
 
 
 def _data_lines(role: str, folders: Union[str, list, None]) -> list[str]:
@@ -120,7 +109,8 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> str:
     config = json.loads((folder / CONFIG_NAME).read_text())
     state_path = folder / STATE_NAME
     state = json.loads(state_path.read_text()) if state_path.is_file() else {"commands": []}
-    args = argparse.Namespace(**state["runs"][-1]) if state.get("runs") else _train_arguments(state["commands"])
+    # The resolved options of the last run, as training saved them (older states kept only commands).
+    args = argparse.Namespace(**state["runs"][-1]) if state.get("runs") else None
     model_config = HyperThumbConfig.from_dict(
         {k: v for k, v in config.items() if k in HyperThumbConfig.__dataclass_fields__})
     counts = parameter_counts(HyperThumbModel(model_config))
