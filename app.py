@@ -28,7 +28,6 @@ from typing import Callable, Optional, Union
 
 import gradio as gr
 import pandas as pd
-import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
 import hyperthumb

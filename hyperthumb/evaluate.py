@@ -35,8 +35,9 @@ from .bjontegaard import NO_OVERLAP, bd_psnr, bd_rate
 from .charts import METRIC_LABELS, per_photo_figure, rate_distortion_figure
 from .data import list_images
 from .image_io import load_image
-from .methods import BASELINE, METHODS, REFERENCE_METHODS, measure, run_method
+from .methods import METHODS, measure, run_method
 from .metrics import lpips_available
+from .registry import BASELINE, REFERENCE_METHODS
 
 RESULT_COLUMNS = ["image", "method", "target_bpp", "bpp", "psnr_hr", "psnr_hr_y", "psnr_lr", "ssim_hr",
                   "lpips_rgb", "lpips_y", "encode_s", "decode_s"]

@@ -25,7 +25,7 @@ from PIL import Image
 from . import load_model
 from . import registry
 from .codec import BPP_TOLERANCE
-from .registry import BASELINE, CHECKPOINT_OF_METHOD, REFERENCE_METHODS
+from .registry import BASELINE, CHECKPOINT_OF_METHOD
 from .metrics import lpips_distance, psnr, psnr_y, ssim, thumbnail_psnr
 
 # Pillow format name and quality range of each full-resolution reference.

@@ -10,10 +10,11 @@ from PIL import Image
 
 import hyperthumb
 from hyperthumb import checkpoint
-from hyperthumb.checkpoint import save_checkpoint
 from hyperthumb.bjontegaard import NO_OVERLAP
+from hyperthumb.checkpoint import save_checkpoint
 from hyperthumb.evaluate import RESULT_COLUMNS, SUMMARY_COLUMNS, evaluate, format_summary
-from hyperthumb.methods import BASELINE, METHODS, REFERENCE_FORMATS, REFERENCE_METHODS, measure, run_method
+from hyperthumb.methods import METHODS, REFERENCE_FORMATS, measure, run_method
+from hyperthumb.registry import BASELINE, REFERENCE_METHODS
 from tests.conftest import photo_like, small_model
 
 
