@@ -353,7 +353,7 @@ def rate_distortion_chart(encoded: Optional[dict], request: gr.Request = None, p
              f"the centre {box[2] - box[0]}x{box[3] - box[1]} region of this {photo.width}x{photo.height} photo "
              f"(outlined)")
     title = f"HR PSNR against bpp on {where}, at native scale"
-    figure = charts.rate_distortion_figure(encoded["curves"]["rows"], "psnr_hr", None, title)
+    figure = charts.rate_distortion_figure(encoded["curves"]["rows"], "psnr_hr", title)
     marks = [{"method": entry["method"], "bpp": entry["bpp"], "psnr_hr": entry["figures"]["psnr_hr"]}
              for entry in encoded["results"]]
     charts.add_result_marks(figure, marks, "psnr_hr", "this result" if whole else "this result, whole photo")

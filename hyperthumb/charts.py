@@ -1,7 +1,7 @@
 """Plotly figures shared by the app, `evaluate` and `curves`: one colour per method, always."""
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable
 
 import plotly.graph_objects as go
 
@@ -16,10 +16,10 @@ METRIC_LABELS = {
 }
 
 
-def rate_distortion_figure(rows: Iterable[dict], metric: str = "psnr_hr", highlight: Optional[dict] = None,
+def rate_distortion_figure(rows: Iterable[dict], metric: str = "psnr_hr",
                            title: str = "Rate-distortion") -> go.Figure:
-    """rows: dicts with `method`, `bpp` and `metric`; one line per method, sorted by bpp.
-    `highlight` (a row) is marked with a star: the point the user is looking at."""
+    """rows: dicts with `method`, `bpp` and `metric`; one line per method, sorted by bpp. Stars for
+    the results a user is looking at come from `add_result_marks`."""
     by_method: dict[str, list[dict]] = {}
     for row in rows:
         if row.get(metric) is not None:
@@ -31,11 +31,6 @@ def rate_distortion_figure(rows: Iterable[dict], metric: str = "psnr_hr", highli
             x=[p["bpp"] for p in points], y=[p[metric] for p in points], mode="lines+markers", name=method,
             line={"color": METHOD_COLOURS.get(method), "dash": "dash" if method in DASHED_METHODS else "solid"},
             hovertemplate=f"{method}<br>%{{x:.3f}} bpp<br>%{{y:.3f}}<extra></extra>"))
-    if highlight is not None and highlight.get(metric) is not None:
-        figure.add_trace(go.Scatter(
-            x=[highlight["bpp"]], y=[highlight[metric]], mode="markers", name="this result",
-            marker={"symbol": "star", "size": 16, "color": METHOD_COLOURS.get(highlight.get("method"), "black"),
-                    "line": {"width": 1, "color": "black"}}))
     figure.update_layout(title=title, xaxis_title="bits per HR pixel (bpp)",
                          yaxis_title=METRIC_LABELS.get(metric, metric), template="plotly_white",
                          legend={"orientation": "h", "y": -0.2})
