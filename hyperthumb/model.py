@@ -5,7 +5,8 @@
        --decoder--> restored HR
 
 `forward` is the training path (straight-through rounding, estimated bits); `codec.py` runs the
-same modules on real files.
+same modules on real files. `from_pretrained` / `save_pretrained` read and write a checkpoint
+folder or Hub repository (`pretrained.py`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from torch import nn
 from . import jpeg_sim
 from .decoder import DecoderConfig, FrequencyAwareDecoder
 from .encoders import build_encoder
+from .pretrained import HyperThumbHubMixin
 from .qpm import QuantizationTablePredictor, dct_statistics
 from .rate_model import CoefficientRateModel
 from .standard_tables import StandardTablePredictor
@@ -64,7 +66,9 @@ class ForwardResult(NamedTuple):
     chroma_table: torch.Tensor
 
 
-class HyperThumbModel(nn.Module):
+class HyperThumbModel(nn.Module, HyperThumbHubMixin):
+    config_class = HyperThumbConfig
+
     def __init__(self, config: HyperThumbConfig):
         super().__init__()
         self.config = config

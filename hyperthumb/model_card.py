@@ -9,20 +9,19 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
-from huggingface_hub import ModelCardData
+from huggingface_hub import ModelCard
 
 from .bjontegaard import NO_OVERLAP
-from .checkpoint import CONFIG_NAME
 from .curves import read_log
 from .data import list_images
 from .errors import InvalidImageError
 from .registry import BASELINE, CHECKPOINT_OF_METHOD
-from .model import HyperThumbConfig, HyperThumbModel, parameter_counts
-from .train import STATE_NAME, TrainOptions
+from .model import HyperThumbModel, parameter_counts
+from .pretrained import STATE_NAME
+from .train import TrainOptions
 
 CARD_NAME = "README.md"
 PAPER_STEPS = 1_800_000
-_TAGS = ["image-compression", "jpeg", "image-rescaling", "super-resolution", "hyperthumbnail"]
 _METHOD_OF = {checkpoint: method for method, checkpoint in CHECKPOINT_OF_METHOD.items()}
 _EVALUATION_COLUMNS = [("target_bpp", "target bpp", 2), ("bpp", "bpp", 4), ("psnr_hr", "HR PSNR (dB)", 2),
                        ("psnr_hr_y", "HR PSNR Y (dB)", 2), ("psnr_lr", "thumbnail PSNR (dB)", 2),
@@ -102,19 +101,19 @@ def _validation_section(log: list[dict], rate_t: Optional[float]) -> list[str]:
             "| " + " | ".join(_figure(last[key], digits) for key, digits in keys) + " |", ""]
 
 
-def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> str:
-    """The README.md text for the checkpoint in `folder` (with evaluation figures from `summary`)."""
+def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCard:
+    """The model card of the checkpoint in `folder` (with evaluation figures from `summary`): the
+    front matter the model class declares (`pretrained.py`), the text from the training records."""
     folder = Path(folder)
     name = folder.name
-    config = json.loads((folder / CONFIG_NAME).read_text())
+    model = HyperThumbModel.from_pretrained(folder)
+    config = model.config
     state_path = folder / STATE_NAME
     state = json.loads(state_path.read_text()) if state_path.is_file() else {"commands": []}
     # The resolved options of the last run, as training saved them (older states kept only commands).
     args = argparse.Namespace(**state["runs"][-1]) if state.get("runs") else None
-    model_config = HyperThumbConfig.from_dict(
-        {k: v for k, v in config.items() if k in HyperThumbConfig.__dataclass_fields__})
-    counts = parameter_counts(HyperThumbModel(model_config))
-    steps, seconds = config.get("trained_steps", 0), config.get("train_seconds", 0.0)
+    counts = parameter_counts(model)
+    steps, seconds = state.get("step", 0), state.get("seconds", 0.0)
     machine = state.get("device", "a machine not recorded")
     size = {"paper": "the paper's full-size configuration (`--preset paper`)",
             "cpu": "a reduced configuration for a CPU (`--preset cpu`; the paper's size is `--preset paper`)"
@@ -127,14 +126,13 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> str:
               + f" + rate weight x estimated bpp (its gradient trains the tables, not the encoder), with the rate "
               f"setting t drawn per batch from [{args.rate_t_min:g}, {args.rate_t_max:g}]"
               if args else "batches and loss weights not recorded")
-    front = ModelCardData(license="mit", library_name="hyperthumb", pipeline_tag="image-to-image",
-                          tags=[*_TAGS, config["encoder"]]).to_yaml()
-    lines = ["---", front, "# datasets: none on the Hub; the training photos are listed under Training data", "---",
-             "", f"# HyperThumb `{name}`", "", _about(name, config["encoder"]), "",
+    lines = ["", f"# HyperThumb `{name}`", "", _about(name, config.encoder), "",
              "```python", "import hyperthumb",
              f"codec = hyperthumb.load_model({name!r})  # or set HYPERTHUMB_HUB_REPO=<this repo>",
              "thumb = codec.encode('photo.jpg', target_bpp=0.3)", "photo = hyperthumb.decode(thumb.jpeg)", "```", "",
-             f"Encoder options: `{json.dumps(config['encoder_options'])}`. Parameters: "
+             "The network alone: `hyperthumb.model.HyperThumbModel.from_pretrained(<this folder>)`, or "
+             f"`from_pretrained(<this repo>, subfolder={name!r}, revision=...)` from the Hub.", "",
+             f"Encoder options: `{json.dumps(config.encoder_options)}`. Parameters: "
              + ", ".join(f"{part} {count / 1e6:.3f} M" for part, count in counts.items()) + ".", "",
              "## Honest scope", "",
              f"This is {size}, trained for {steps:,} steps ({_duration(seconds)} of training) on {machine}: far "
@@ -153,10 +151,13 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> str:
              *_validation_section(read_log(folder), args.val_rate_t if args else None)]
     if summary is not None:
         lines += _evaluation_section(Path(summary), _METHOD_OF.get(name, name))
-    return "\n".join(lines)
+    card = model.generate_model_card()
+    card.data.tags.append(config.encoder)
+    card.text = "\n".join(lines)
+    return card
 
 
 def write_model_card(folder: PathLike, summary: Optional[PathLike] = None) -> Path:
     path = Path(folder) / CARD_NAME
-    path.write_text(model_card(folder, summary))
+    model_card(folder, summary).save(path)
     return path

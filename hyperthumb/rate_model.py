@@ -17,6 +17,10 @@ class CoefficientRateModel(nn.Module):
     def __init__(self):
         super().__init__()
         self.bottleneck = EntropyBottleneck(192, init_scale=8)
+        # The entropy coder's CDF tables stay empty: compressai fills them in update(), for real
+        # entropy coding, which a training-time rate never does. Not part of a checkpoint.
+        for name in ("_offset", "_quantized_cdf", "_cdf_length"):
+            self.bottleneck.register_buffer(name, getattr(self.bottleneck, name), persistent=False)
 
     def forward(self, scaled_coefficients: torch.Tensor) -> torch.Tensor:
         """Coefficients divided by their tables (N,3,bh,bw,8,8) -> estimated bits per image (N,)."""

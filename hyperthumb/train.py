@@ -23,16 +23,15 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from .checkpoint import CONFIG_NAME, WEIGHTS_NAME, read_checkpoint, save_checkpoint
 from .codec import HyperThumbCodec
 from .data import PatchSampler, center_crops
 from .metrics import lpips_distance, psnr, thumbnail_psnr
 from .model import HyperThumbConfig, HyperThumbModel
+from .pretrained import STATE_NAME, is_checkpoint
 from .registry import encoder_options
 from .resize import bicubic_downscale
 
 LOG_NAME = "train_log.csv"
-STATE_NAME = "training_state.json"
 OPTIMIZER_NAME = "optimizer.safetensors"
 LOG_COLUMNS = ["step", "seconds", "bpp", "psnr_hr", "psnr_lr", "lpips_rgb", "lpips_y"]
 
@@ -168,9 +167,9 @@ def train(options: TrainOptions) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(options.seed)
     state_path = out / STATE_NAME
-    resumed = state_path.exists() and (out / WEIGHTS_NAME).exists()
+    resumed = state_path.exists() and is_checkpoint(out)
     if resumed:
-        model = read_checkpoint(out / CONFIG_NAME, out / WEIGHTS_NAME)
+        model = HyperThumbModel.from_pretrained(out)
         state = json.loads(state_path.read_text())
     else:
         model = HyperThumbModel(HyperThumbConfig(
@@ -195,7 +194,7 @@ def train(options: TrainOptions) -> Path:
     state["device"] = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
     def save() -> None:
-        save_checkpoint(model, out, extra={"trained_steps": state["step"], "train_seconds": round(state["seconds"], 1)})
+        model.save_pretrained(out)  # config.json: the model's config only; steps and time go in the state
         _save_optimizer(optimizers, out / OPTIMIZER_NAME)
         state_path.write_text(json.dumps(state, indent=2) + "\n")
 

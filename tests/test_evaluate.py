@@ -11,7 +11,6 @@ from PIL import Image
 import hyperthumb
 from hyperthumb import checkpoint
 from hyperthumb.bjontegaard import NO_OVERLAP
-from hyperthumb.checkpoint import save_checkpoint
 from hyperthumb.evaluate import RESULT_COLUMNS, SUMMARY_COLUMNS, evaluate, format_summary
 from hyperthumb.methods import METHODS, REFERENCE_FORMATS, measure, run_method
 from hyperthumb.registry import BASELINE, REFERENCE_METHODS
@@ -23,7 +22,7 @@ def small_embedded_weights(tmp_path: Path, monkeypatch) -> None:
     """Small random-weight checkpoints as the embedded default: fast, and independent of weights/."""
     folder = tmp_path / "weights"
     for name, encoder in (("rdbunet", "rdbunet"), ("transformer", "transformer"), ("bicubic-sr", "bicubic")):
-        save_checkpoint(small_model(encoder), folder / name)
+        small_model(encoder).save_pretrained(folder / name)
     monkeypatch.setattr(checkpoint, "EMBEDDED_WEIGHTS", folder)
     hyperthumb._cached_model.cache_clear()
     yield

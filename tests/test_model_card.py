@@ -7,10 +7,10 @@ from dataclasses import asdict
 
 import yaml
 
-from hyperthumb.checkpoint import save_checkpoint
 from hyperthumb.evaluate import SUMMARY_COLUMNS
 from hyperthumb.model_card import write_model_card
-from hyperthumb.train import LOG_COLUMNS, LOG_NAME, STATE_NAME, TrainOptions
+from hyperthumb.pretrained import STATE_NAME
+from hyperthumb.train import LOG_COLUMNS, LOG_NAME, TrainOptions
 from tests.conftest import small_model
 
 COMMAND = ("python -m hyperthumb train --encoder rdbunet --data ../shared/datasets/photos/train "
@@ -19,10 +19,10 @@ COMMAND = ("python -m hyperthumb train --encoder rdbunet --data ../shared/datase
 
 def test_card_states_data_steps_time_machine_command_and_figures(tmp_path):
     folder = tmp_path / "rdbunet"
-    save_checkpoint(small_model("rdbunet"), folder, extra={"trained_steps": 12345, "train_seconds": 5400.0})
+    small_model("rdbunet").save_pretrained(folder)
     options = asdict(TrainOptions(encoder="rdbunet", data=["../shared/datasets/photos/train"], out=str(folder),
                                   val="../shared/datasets/photos/val", minutes=95, thumbnail_weight=1.5))
-    (folder / STATE_NAME).write_text(json.dumps({"step": 12345, "commands": [COMMAND], "runs": [options],
+    (folder / STATE_NAME).write_text(json.dumps({"step": 12345, "seconds": 5400.0, "commands": [COMMAND], "runs": [options],
                                                  "device": "CPU (test)"}))
     (folder / LOG_NAME).write_text(",".join(LOG_COLUMNS) + "\n"
                                    "0,0.0,0.2,30.0,35.0,,\n12345,5400.0,0.25,31.5,36.2,0.3,0.2\n")

@@ -14,9 +14,10 @@ import torch
 from hyperthumb.curves import read_log, write_curves
 from hyperthumb.image_io import to_tensor
 from hyperthumb.metrics import lpips_available
+from hyperthumb.model import HyperThumbModel
+from hyperthumb.pretrained import CONFIG_NAME, STATE_NAME
 from hyperthumb.resize import bicubic_downscale
-from hyperthumb.train import (LOG_COLUMNS, LOG_NAME, STATE_NAME, TrainOptions, learning_rate_factor, loss_terms,
-                              train)
+from hyperthumb.train import LOG_COLUMNS, LOG_NAME, TrainOptions, learning_rate_factor, loss_terms, train
 from tests.conftest import photo_like, small_model
 
 pytestmark = pytest.mark.training
@@ -90,7 +91,8 @@ def test_log_has_the_columns_and_resume_continues_the_steps(trained_twice):
     assert all((r["lpips_rgb"] != "") == lpips_available() for r in rows)
     state = json.loads((trained_twice / STATE_NAME).read_text())
     assert state["step"] == 5 and state["commands"] == ["first run", "resumed run"]
-    assert json.loads((trained_twice / "config.json").read_text())["trained_steps"] == 5
+    assert "trained_steps" not in json.loads((trained_twice / CONFIG_NAME).read_text())  # training facts: the state
+    assert HyperThumbModel.from_pretrained(trained_twice).config.encoder == "rdbunet"
 
 
 def test_curves_page_draws_every_run(trained_twice, tmp_path):
