@@ -42,11 +42,13 @@ def load_model(encoder: str, source: Optional[Union[str, os.PathLike]] = None,
     return _cached_model(encoder, None if source is None else str(source), device or default_device())
 
 
-def decode(source: Union[bytes, str, os.PathLike], device: Optional[str] = None) -> Image.Image:
-    """Restores the HR photo from a HyperThumb JPEG, using the model its marker names."""
+def decode(source: Union[bytes, str, os.PathLike], device: Optional[str] = None,
+           weights: Optional[Union[str, os.PathLike]] = None) -> Image.Image:
+    """Restores the HR photo from a HyperThumb JPEG, using the model its marker names (found as
+    `load_model` finds it, or in the checkpoint folder `weights`)."""
     from .codec import read_thumbnail_bytes
 
     jpeg = read_thumbnail_bytes(source)
     if not jpeg:
         raise InvalidThumbnailError("the thumbnail file is empty")
-    return load_model(find_marker(jpeg).encoder, device=device).decode(jpeg)
+    return load_model(find_marker(jpeg).encoder, source=weights, device=device).decode(jpeg)

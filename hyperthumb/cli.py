@@ -23,7 +23,7 @@ def _encode(args: argparse.Namespace) -> None:
 def _decode(args: argparse.Namespace) -> None:
     from . import decode
 
-    photo = decode(args.input, device=args.device)
+    photo = decode(args.input, device=args.device, weights=args.weights)
     photo.save(args.output)
     print(f"{args.output}: {photo.size[0]}x{photo.size[1]}")
 
@@ -176,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("decode", help="HyperThumb JPEG -> restored HR photo")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--weights", help="checkpoint folder of the model the thumbnail names "
+                                     "(default: weights/<name>, then the Hub)")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_decode)
 

@@ -110,6 +110,20 @@ def test_cli_round_trip(tmp_path):
     assert Image.open(restored).size == (300, 200)
 
 
+def test_decode_reads_the_named_checkpoint_folder(tmp_path):
+    """`decode --weights`: a checkpoint outside weights/, as an installed package without a checkout needs."""
+    from hyperthumb.cli import main
+
+    model = small_model("rdbunet", seed=7)
+    model.save_pretrained(tmp_path / "rdbunet")
+    codec = HyperThumbCodec(model, name="rdbunet")
+    (tmp_path / "thumb.jpg").write_bytes(codec.encode(photo_like(96, 64), target_bpp=0.5).jpeg)
+    assert main(["decode", str(tmp_path / "thumb.jpg"), "-o", str(tmp_path / "restored.png"),
+                 "--weights", str(tmp_path / "rdbunet"), "--device", "cpu"]) == 0
+    expected = codec.decode(tmp_path / "thumb.jpg")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "restored.png")), np.asarray(expected))
+
+
 def test_decoder_stays_small():
     from hyperthumb.model import parameter_counts
 
