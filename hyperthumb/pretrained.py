@@ -78,8 +78,9 @@ class HyperThumbHubMixin(PyTorchModelHubMixin, library_name="hyperthumb", licens
                                        **kwargs)
 
     @classmethod
-    def _from_pretrained(cls, *, model_id: str, config: dict, map_location: str = "cpu", **_hub_options):
-        """`model_id` is the local folder `from_pretrained` fetched; the mixin passes its Hub options too."""
+    def _from_pretrained(cls, *, model_id: str, config: dict, map_location: str = "cpu", revision, cache_dir,
+                         force_download, local_files_only, token):
+        """`model_id` is the local folder `from_pretrained` fetched, so the Hub options are spent."""
         fields = {key: value for key, value in config.items() if key in cls.config_class.__dataclass_fields__}
         model = cls(cls.config_class.from_dict(fields))
         try:
