@@ -9,7 +9,6 @@ import json
 import random
 import sqlite3
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +19,15 @@ from scipy.optimize import minimize
 import hyperthumb
 from hyperthumb import study
 from hyperthumb.cli import main
-from hyperthumb.codec import HyperThumbCodec
 from hyperthumb.errors import InvalidImageError, StudyUploadError
 from hyperthumb.labels import COLUMNS, VoteRefused, VoteStore
-from hyperthumb.registry import ENCODER_OF_CHECKPOINT
 from hyperthumb.study import StudyPool, bootstrap_scores, box_around, bradley_terry, detailed_boxes, results
 from hyperthumb.study_uploads import add_photo
-from tests.conftest import photo_like, small_model
+from tests.conftest import photo_like, small_cached_model
 
 METHODS = list(study.STUDY_METHODS)
 BPPS = [0.2, 0.4]
 CROP = 96
-
-
-@lru_cache(maxsize=None)
-def _small_codec(checkpoint: str, source, device: str) -> HyperThumbCodec:
-    return HyperThumbCodec(small_model(ENCODER_OF_CHECKPOINT[checkpoint]), name=checkpoint, device=device)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +39,7 @@ def pool(tmp_path_factory) -> StudyPool:
     for seed in (1, 2):
         photo_like(256, 192, seed=seed).save(photos / f"photo{seed}.png")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hyperthumb, "_cached_model", _small_codec)
+        patch.setattr(hyperthumb, "_cached_model", small_cached_model)
         assert main(["study", "prepare", str(photos), "--bpp", *map(str, BPPS), "--out", str(folder / "pool"),
                      "--crop", str(CROP), "--crops", "2"]) == 0
     return StudyPool(folder / "pool")
@@ -97,7 +89,7 @@ def test_a_click_centres_the_crop_inside_the_photo():
 @pytest.fixture
 def uploads_pool(pool, tmp_path, monkeypatch) -> StudyPool:
     """The prepared pool, with an empty uploads folder of its own and the small models."""
-    monkeypatch.setattr(hyperthumb, "_cached_model", _small_codec)
+    monkeypatch.setattr(hyperthumb, "_cached_model", small_cached_model)
     return StudyPool(pool.folder, tmp_path / "uploads")
 
 
