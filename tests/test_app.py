@@ -204,7 +204,7 @@ def test_the_study_undo_frees_the_last_trial(client):
     assert client.predict(trial_id, "right", api_name="/study_vote")[-1] == "Vote recorded."
 
 
-def test_study_results_are_public_and_the_export_needs_the_token(client, monkeypatch):
+def test_study_results_are_public_and_the_export_needs_the_token(client, served, monkeypatch):
     for _ in range(6):
         trial_id, *_ = _trial(client)
         client.predict(trial_id, "left", api_name="/study_vote")
@@ -217,8 +217,48 @@ def test_study_results_are_public_and_the_export_needs_the_token(client, monkeyp
     monkeypatch.setenv("HYPERTHUMB_ADMIN_TOKEN", "s3cret")
     refused = client.predict("guess", api_name="/study_export")
     assert untouched(refused) and "needs the admin token" in refused[-1]
-    csv_path, _parquet, status = client.predict("s3cret", api_name="/study_export")
+    csv_path, parquet_path, status = client.predict("s3cret", api_name="/study_export")
     assert status.startswith("Exported") and open(csv_path).readline().startswith("vote_id,trial_id")
+    parquet = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    with sqlite3.connect(served[1] / "labels.sqlite") as connection:
+        stored = connection.execute("SELECT id, trial_id, choice FROM votes ORDER BY id").fetchall()
+    exported = parquet.read_table(parquet_path).to_pylist()
+    assert [(row["vote_id"], row["trial_id"], row["choice"]) for row in exported] == stored
+
+
+def test_a_reset_needs_the_token_and_keeps_a_copy(client, served, monkeypatch):
+    trial_id, *_ = _trial(client)
+    client.predict(trial_id, "left", api_name="/study_vote")
+    database = served[1] / "labels.sqlite"
+    with sqlite3.connect(database) as connection:
+        before = connection.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
+    monkeypatch.setenv("HYPERTHUMB_ADMIN_TOKEN", "s3cret")
+    assert "needs the admin token" in client.predict("guess", api_name="/study_reset")
+    status = client.predict("s3cret", api_name="/study_reset")
+    assert status.startswith(f"Removed {before} votes")
+    copy = served[1] / re.search(r"as (\S+\.sqlite)", status).group(1)
+    with sqlite3.connect(database) as connection, sqlite3.connect(copy) as kept:
+        assert connection.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 0
+        assert kept.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == before
+
+
+STUDY_CROP = 384  # the shipped pool's
+
+
+def test_a_photo_added_to_the_study_is_cut_where_asked(client, served):
+    path = served[1] / "street.png"
+    photo_like(STUDY_CROP + 16, STUDY_CROP + 8, seed=7).save(path)
+    status = client.predict(handle_file(str(path)), 392, 0, api_name="/study_add_photo")
+    assert status.startswith("Added street.png to the study pool: 1 crop(s)")
+    manifest = json.loads((served[1] / "study_uploads" / "manifest.json").read_text())
+    assert [crop["box"] for crop in manifest["crops"]] == [[16, 0, 400, 384]]  # centred on (392, 0), moved inside
+    assert len(manifest["crops"][0]["reconstructions"]) == 4 * 3  # every method at every bpp of the pool
+    again = client.predict(handle_file(str(path)), None, None, api_name="/study_add_photo")
+    assert again == "Could not add street.png: this photo is in the study pool already."
+    small = served[1] / "small.png"
+    photo_like(STUDY_CROP - 1, 500).save(small)
+    refused = client.predict(handle_file(str(small)), None, None, api_name="/study_add_photo")
+    assert refused.startswith("Could not use small.png: the photo is 383x500; the study's crops are 384x384")
 
 
 def test_an_unexpected_failure_is_a_short_message(client, photo_path, monkeypatch, caplog):
