@@ -556,9 +556,10 @@ def study_handlers(store: VoteStore, pool: Optional[StudyPool]) -> dict[str, Cal
         except InvalidImageError as exc:
             raise UserError(_with_file_name(exc, path, name)) from None
         except HyperThumbError as exc:
-            raise UserError(f"Could not add {name}: {exc}.") from None
+            raise UserError(f"Could not add {html.escape(name)}: {exc}.") from None
         return (f"Added {html.escape(name)} to the study pool: {len(added)} crop(s), each with every method at "
-                f"{', '.join(f'{bpp:g}' for bpp in require_pool().bpps)} bpp. Its trials come next for everyone.")
+                f"{', '.join(f'{bpp:g}' for bpp in require_pool().bpps)} bpp. Trials draw on them from now on, "
+                f"least-voted first.")
 
     return {"trial": trial, "vote": vote, "vote_as": vote_as, "undo": undo, "results": results, "export": export,
             "reset": reset, "pick": pick, "add_photo": add_photo}
@@ -648,8 +649,8 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
     browser_id = gr.BrowserState("", storage_key="hyperthumb-annotator")
     with gr.Row():
         name = gr.Textbox(label="Your name (optional; otherwise an anonymous id kept in this browser)", scale=3)
-        progress = gr.Markdown(elem_id="study-progress")
-    status = gr.Markdown(elem_id="study-status")
+        progress = gr.Markdown(label="Progress", elem_id="study-progress")
+    status = gr.Markdown(label="Status", elem_id="study-status")
     trial_id = gr.Textbox(visible=False, label="trial id")
     with gr.Row(elem_id="study-crops"):
         crops = [gr.Image(label=label, type="filepath", interactive=False, show_label=True, elem_id=elem_id,
@@ -684,7 +685,7 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
     demo.load(None, js=STUDY_KEYS_JS)
     with gr.Accordion("Results (public aggregate)", open=False):
         refresh = gr.Button("Show the results")
-        summary = gr.Markdown()
+        summary = gr.Markdown(label="Summary")
         with gr.Row():
             scores_plot, matrix_plot = gr.Plot(label="Bradley-Terry scores"), gr.Plot(label="Win-rate matrix")
         scores = gr.Dataframe(label="Bradley-Terry score per method (all bpp, then per bpp)", interactive=False)
@@ -705,7 +706,7 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
             centre_x = gr.Number(label="Crop centre x (a click sets it)", precision=0, elem_id="study-centre-x")
             centre_y = gr.Number(label="Crop centre y", precision=0, elem_id="study-centre-y")
         add = gr.Button("Add to the study", elem_id="study-add")
-        add_status = gr.Markdown(elem_id="study-add-status")
+        add_status = gr.Markdown(label="Status", elem_id="study-add-status")
     upload.select(handlers["pick"], upload, [centre_x, centre_y, picked, add_status], preprocess=False,
                   api_visibility="private")
     upload.upload(lambda: [None, None, None], None, [centre_x, centre_y, picked], api_visibility="private")
@@ -718,7 +719,7 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
             export_button = gr.Button("Export")
             reset_button = gr.Button("Reset: remove every vote (a copy stays on the server)", variant="stop")
         csv, parquet = gr.File(label="Votes (CSV)"), gr.File(label="Votes (Parquet, where pyarrow is installed)")
-        admin_status = gr.Markdown()
+        admin_status = gr.Markdown(label="Status")
     export_button.click(handlers["export"], token, [csv, parquet, admin_status], api_name="study_export",
                         api_description="Every vote as CSV and Parquet; needs the admin token.")
     reset_button.click(handlers["reset"], token, admin_status, api_name="study_reset",

@@ -16,8 +16,11 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from hyperthumb.labels import VoteStore
+from hyperthumb.study import STUDY_METHODS
 from tests.app_server import running_app
 from tests.conftest import photo_like
+from tests.test_study import reference_fit
 
 pytestmark = pytest.mark.server
 
@@ -240,6 +243,39 @@ def test_a_reset_needs_the_token_and_keeps_a_copy(client, served, monkeypatch):
     with sqlite3.connect(database) as connection, sqlite3.connect(copy) as kept:
         assert connection.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 0
         assert kept.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == before
+
+
+def test_the_results_endpoint_recovers_a_scripted_ranking_as_a_reference_fit_does(client, served, monkeypatch):
+    """Votes cast through the API by a scripted annotator who always prefers the method ranked
+    higher in RANKING (the test reads each issued trial's methods from SQLite, the page never
+    shows them): /study_results gives the reference fit's scores, in that order, within intervals."""
+    monkeypatch.setenv("HYPERTHUMB_ADMIN_TOKEN", "s3cret")
+    client.predict("s3cret", api_name="/study_reset")  # only this test's votes
+    ranking, database = ["transformer", "bicubic-jpeg", "rdbunet", "bicubic-jpeg-sr"], served[1] / "labels.sqlite"
+    for _ in range(1 + 6 * 3):  # the practice trial, then each method pair at each bpp once (balanced drawing)
+        trial_id, *_ = _trial(client)
+        with sqlite3.connect(database) as connection:
+            left, right, expected = connection.execute(
+                "SELECT method_left, method_right, expected FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        choice = expected or ("left" if ranking.index(left) < ranking.index(right) else "right")
+        assert client.predict(trial_id, choice, api_name="/study_vote")[-1] == "Vote recorded."
+    *_charts, scores, _pairs, summary = client.predict(api_name="/study_results")
+    assert summary.startswith("**18 votes**")
+    overall = {row[0]: dict(zip(scores["headers"], row)) for row in scores["data"] if row[1] == "all"}
+    assert sorted(overall, key=lambda method: -overall[method]["score"]) == ranking
+    counted = [vote for vote in VoteStore(database).votes() if not vote["practice"]]
+    reference = reference_fit(counted, STUDY_METHODS, prior=0.5)
+    for method, expected_score in zip(STUDY_METHODS, reference):
+        row = overall[method]
+        assert abs(row["score"] - expected_score) < 0.006 and row["low"] <= row["score"] <= row["high"]
+
+
+def test_study_endpoints_name_every_output(client):
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    study = {name: endpoint for name, endpoint in endpoints.items() if name.startswith("/study_")}
+    assert len(study) == 7
+    for name, endpoint in study.items():
+        assert all(not output["label"].startswith("value_") for output in endpoint["returns"]), name
 
 
 STUDY_CROP = 384  # the shipped pool's
