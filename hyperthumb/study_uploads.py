@@ -47,10 +47,11 @@ def add_photo(pool: StudyPool, photo: Image.Image, name: str, centre: Optional[t
                                 f"side must be at least {side}")
     stem = "upload-" + hashlib.sha256(photo.tobytes()).hexdigest()[:16]
     with _manifest_lock:
-        _check_room(_uploads_manifest(pool), stem, max_photos)
+        manifest = _uploads_manifest(pool)
+        _check_room(manifest, stem, max_photos)
     boxes = ([box_around(centre, photo.size, side)] if centre is not None else
              detailed_boxes(photo, side, pool.crops_per_photo, random.Random(stem)))
-    crops = encode_photo(_uploads_manifest(pool), pool.uploads, photo, name, stem, boxes, progress=progress)
+    crops = encode_photo(manifest, pool.uploads, photo, name, stem, boxes, progress=progress)
     with _manifest_lock:  # checked again: another upload may have come first while this one encoded
         manifest = _uploads_manifest(pool)
         _check_room(manifest, stem, max_photos)
