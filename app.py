@@ -41,8 +41,9 @@ from hyperthumb import registry
 from hyperthumb.methods import MethodResult, measure, run_method
 from hyperthumb.registry import BASELINE, REFERENCE_METHODS
 from hyperthumb.metrics import lpips_available
-from hyperthumb.study import (MANIFEST, STUDY_DIR_ENV, StudyPool, results as study_results, scores_figure,
-                              win_rate_figure)
+from hyperthumb.study import (MANIFEST, STUDY_DIR_ENV, StudyPool, box_around, results as study_results,
+                              scores_figure, win_rate_figure)
+from hyperthumb.study_uploads import UPLOADS_DIR_ENV, add_photo as add_to_pool
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(path) for path in (ROOT / "examples").glob("*.jpg"))
@@ -513,18 +514,55 @@ def study_handlers(store: VoteStore, pool: Optional[StudyPool]) -> dict[str, Cal
                                                         "b_preferred", "same"])
         return [scores_figure(summary), win_rate_figure(summary), scores, pairs, _study_summary(summary)]
 
+    def require_admin(token: str, action: str) -> None:
+        expected = os.environ.get(ADMIN_TOKEN_ENV, "")
+        if not expected or not secrets.compare_digest((token or "").encode(), expected.encode()):
+            raise UserError(f"{action} needs the admin token ({ADMIN_TOKEN_ENV} on the server).")
+
     @outputs(3)
     @user_errors
     def export(token: str, request: gr.Request = None) -> list:
-        expected = os.environ.get(ADMIN_TOKEN_ENV, "")
-        if not expected or not secrets.compare_digest((token or "").encode(), expected.encode()):
-            raise UserError(f"Exporting the raw votes needs the admin token ({ADMIN_TOKEN_ENV} on the server).")
+        require_admin(token, "Exporting the raw votes")
         folder = _session_dir(request)
         parquet = store.to_parquet(folder / "hyperthumb_votes.parquet")
         return [str(store.to_csv(folder / "hyperthumb_votes.csv")), parquet and str(parquet),
                 f"Exported {len(store.votes())} votes."]
 
-    return {"trial": trial, "vote": vote, "vote_as": vote_as, "undo": undo, "results": results, "export": export}
+    @user_errors
+    def reset(token: str) -> str:
+        require_admin(token, "Resetting the study")
+        removed, backup = store.reset()
+        return f"Removed {removed} votes; a copy of them is kept on the server as {backup.name}."
+
+    @outputs(4)
+    @user_errors
+    def pick(photo: Union[None, str, dict], event: gr.SelectData, request: gr.Request = None) -> list:
+        """The crop centred where the user clicked on their photo, outlined on a small copy."""
+        image, _path, _name = _open_photo(photo)
+        x, y = event.index
+        box = box_around((x, y), image.size, require_pool().crop_side)
+        preview = _region_preview(image, box, _session_dir(request) / "study_crop.png")
+        return [x, y, preview, f"The crop: {box[2] - box[0]}x{box[3] - box[1]} pixels centred at ({x}, {y})."]
+
+    @user_errors
+    @gpu
+    def add_photo(photo: Union[None, str, dict], x: Optional[float], y: Optional[float],
+                  progress=gr.Progress()) -> str:
+        """Adds the upload to the pool, cut where the user clicked or at its most detailed regions."""
+        image, path, name = _open_photo(photo)
+        centre = None if x is None or y is None else (x, y)
+        try:
+            added = add_to_pool(require_pool(), image, name, centre, progress=progress)
+        except InvalidImageError as exc:
+            raise UserError(_with_file_name(exc, path, name)) from None
+        except HyperThumbError as exc:
+            raise UserError(f"Could not add {html.escape(name)}: {exc}.") from None
+        return (f"Added {html.escape(name)} to the study pool: {len(added)} crop(s), each with every method at "
+                f"{', '.join(f'{bpp:g}' for bpp in require_pool().bpps)} bpp. Trials draw on them from now on, "
+                f"least-voted first.")
+
+    return {"trial": trial, "vote": vote, "vote_as": vote_as, "undo": undo, "results": results, "export": export,
+            "reset": reset, "pick": pick, "add_photo": add_photo}
 
 
 def _photo_input(elem_id: str) -> gr.Image:
@@ -611,8 +649,8 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
     browser_id = gr.BrowserState("", storage_key="hyperthumb-annotator")
     with gr.Row():
         name = gr.Textbox(label="Your name (optional; otherwise an anonymous id kept in this browser)", scale=3)
-        progress = gr.Markdown(elem_id="study-progress")
-    status = gr.Markdown(elem_id="study-status")
+        progress = gr.Markdown(label="Progress", elem_id="study-progress")
+    status = gr.Markdown(label="Status", elem_id="study-status")
     trial_id = gr.Textbox(visible=False, label="trial id")
     with gr.Row(elem_id="study-crops"):
         crops = [gr.Image(label=label, type="filepath", interactive=False, show_label=True, elem_id=elem_id,
@@ -647,7 +685,7 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
     demo.load(None, js=STUDY_KEYS_JS)
     with gr.Accordion("Results (public aggregate)", open=False):
         refresh = gr.Button("Show the results")
-        summary = gr.Markdown()
+        summary = gr.Markdown(label="Summary")
         with gr.Row():
             scores_plot, matrix_plot = gr.Plot(label="Bradley-Terry scores"), gr.Plot(label="Win-rate matrix")
         scores = gr.Dataframe(label="Bradley-Terry score per method (all bpp, then per bpp)", interactive=False)
@@ -655,13 +693,37 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
     refresh.click(handlers["results"], None, [scores_plot, matrix_plot, scores, pairs, summary],
                   api_name="study_results",
                   api_description="The aggregate: score chart, win-rate matrix, scores, votes per pair, summary.")
-    with gr.Accordion("Export the raw votes (admin)", open=False):
+    with gr.Accordion("Add your own photo to the study", open=False):
+        gr.Markdown("Your photo joins this server's study pool: it is encoded once with every method at every bpp "
+                    "of the study (about a minute on a CPU), and crops of it are shown to every annotator. Click on "
+                    "the photo to choose the crop; without a click, its most detailed regions are taken.")
+        with gr.Row():
+            upload = gr.Image(label=f"Photo ({PHOTO_FORMATS}; click on it to choose the crop)", type="filepath",
+                              sources=["upload", "clipboard"], height=320, elem_id="study-upload")
+            picked = gr.Image(label="The crop to be judged", type="filepath", interactive=False, height=320,
+                              elem_id="study-picked", buttons=[])
+        with gr.Row():
+            centre_x = gr.Number(label="Crop centre x (a click sets it)", precision=0, elem_id="study-centre-x")
+            centre_y = gr.Number(label="Crop centre y", precision=0, elem_id="study-centre-y")
+        add = gr.Button("Add to the study", elem_id="study-add")
+        add_status = gr.Markdown(label="Status", elem_id="study-add-status")
+    upload.select(handlers["pick"], upload, [centre_x, centre_y, picked, add_status], preprocess=False,
+                  api_visibility="private")
+    upload.upload(lambda: [None, None, None], None, [centre_x, centre_y, picked], api_visibility="private")
+    add.click(handlers["add_photo"], [upload, centre_x, centre_y], add_status, api_name="study_add_photo",
+              api_description="Adds a photo to the study pool, its crop centred at (x, y) where given, else at its "
+                              "most detailed regions: status.", preprocess=False, concurrency_id=MODEL_WORK)
+    with gr.Accordion("Export or reset the votes (admin)", open=False):
         token = gr.Textbox(label=f"Admin token ({ADMIN_TOKEN_ENV})", type="password")
-        export_button = gr.Button("Export")
+        with gr.Row():
+            export_button = gr.Button("Export")
+            reset_button = gr.Button("Reset: remove every vote (a copy stays on the server)", variant="stop")
         csv, parquet = gr.File(label="Votes (CSV)"), gr.File(label="Votes (Parquet, where pyarrow is installed)")
-        export_status = gr.Markdown()
-    export_button.click(handlers["export"], token, [csv, parquet, export_status], api_name="study_export",
+        admin_status = gr.Markdown(label="Status")
+    export_button.click(handlers["export"], token, [csv, parquet, admin_status], api_name="study_export",
                         api_description="Every vote as CSV and Parquet; needs the admin token.")
+    reset_button.click(handlers["reset"], token, admin_status, api_name="study_reset",
+                       api_description="Removes every vote, keeping a copy on the server; needs the admin token.")
 
 
 def _header() -> str:
@@ -673,10 +735,12 @@ def _header() -> str:
 
 def build_demo(labels_db: Optional[str] = None, study_dir: Optional[str] = None) -> gr.Blocks:
     """The page, its model work queued two at a time across all users, so that they cannot exhaust memory.
+    Photos users add to the study go beside the vote file unless HYPERTHUMB_STUDY_UPLOADS_DIR says where.
     Gradio's own copies of a session's files go when the session ends (`delete_cache`), ours by `end_session`."""
     store = VoteStore(labels_db or os.environ.get(LABELS_DB_ENV, ROOT / "app_data" / "labels.sqlite"))
     study_dir = study_dir or os.environ.get(STUDY_DIR_ENV, ROOT / "examples" / "study")
-    pool = StudyPool(study_dir) if (Path(study_dir) / MANIFEST).is_file() else None
+    uploads = os.environ.get(UPLOADS_DIR_ENV, store.path.parent / "study_uploads")  # this deployment's data
+    pool = StudyPool(study_dir, uploads) if (Path(study_dir) / MANIFEST).is_file() else None
     with gr.Blocks(title="HyperThumb", delete_cache=(600, OUTPUT_MAX_AGE_S)) as demo:
         gr.Markdown(_header(), elem_id="header")
         with gr.Tab("Encode"):

@@ -15,3 +15,7 @@ class InvalidThumbnailError(HyperThumbError):
 
 class CheckpointNotFoundError(HyperThumbError):
     """No checkpoint could be found locally or on the Hugging Face Hub."""
+
+
+class StudyUploadError(HyperThumbError):
+    """The study pool will not take a user's photo: it holds it already, or it is full."""

@@ -141,6 +141,23 @@ class VoteStore:
                 connection.execute("DELETE FROM votes WHERE id = ?", (last[0]["vote_id"],))
             return last[0] if last else None
 
+    def reset(self) -> tuple[int, Path]:
+        """Removes every trial and vote, after copying them to a new SQLite file beside this one, in
+        one transaction (no vote lands between the copy and the removal); returns the number of votes
+        removed and the copy's path."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        backup = self.path.with_name(f"{self.path.stem}.before-reset-{stamp}{self.path.suffix}")
+        with self._connect() as connection:  # holds the write lock; in WAL mode a reader still copies
+            reader, copy = sqlite3.connect(self.path, timeout=10), sqlite3.connect(backup)
+            try:
+                reader.backup(copy)
+            finally:
+                copy.close()
+                reader.close()
+            removed = connection.execute("DELETE FROM votes").rowcount
+            connection.execute("DELETE FROM trials")
+        return removed, backup
+
     @staticmethod
     def _select(connection: sqlite3.Connection, where: str = "", parameters: tuple = ()) -> list[dict]:
         rows = connection.execute(

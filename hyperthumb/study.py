@@ -24,7 +24,7 @@ import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Union
+from typing import Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 import plotly.graph_objects as go
@@ -85,7 +85,9 @@ def detailed_boxes(photo: Image.Image, side: int, count: int, rng: random.Random
 
 
 def _save(image: Image.Image, folder: Path, relative: str) -> str:
-    image.save(folder / relative, optimize=True)
+    """PNG at zlib's default level: on a smooth reconstruction within 10 % of the smallest file
+    (`optimize`) at a fifteenth of its time, which a user adding a photo waits for, crop by crop."""
+    image.save(folder / relative)
     return relative
 
 
@@ -94,38 +96,73 @@ def _crop_figures(region: Image.Image, original: Image.Image, with_lpips: bool) 
             "lpips": round(lpips_distance(region, original), 4) if with_lpips else None}
 
 
+def box_around(centre: tuple[float, float], size: tuple[int, int], side: int) -> tuple[int, int, int, int]:
+    """The `side`-pixel box (less on a smaller photo) centred on `centre`, a point clicked on the
+    photo, moved inside it where the point is near an edge."""
+    side = min(side, *size) // 4 * 4
+    left, top = (min(max(round(c - side / 2), 0), extent - side) for c, extent in zip(centre, size))
+    return left, top, left + side, top + side
+
+
+def new_manifest(methods: Sequence[str], bpps: Sequence[float], crop: int, crops_per_photo: int) -> dict:
+    """An empty pool's manifest: what `encode_photo` encodes each photo with, and its crops' size."""
+    return {"version": 1, "methods": list(methods), "bpps": [float(b) for b in bpps], "crop_side": crop,
+            "crops_per_photo": crops_per_photo, "lpips": lpips_available(), "photos": [], "crops": [],
+            "practice": None}
+
+
+def encode_photo(manifest: dict, folder: Path, photo: Image.Image, name: str, stem: str,
+                 boxes: Sequence[tuple[int, ...]],
+                 device: Optional[str] = None, weights: Optional[Union[str, os.PathLike]] = None,
+                 progress: Optional[Callable[..., object]] = None) -> list[dict]:
+    """Encodes `photo` with each of the manifest's methods at each of its bpps into the pool folder
+    `folder`: every thumbnail file, and the crops at `boxes` (the original and each reconstruction),
+    their files named after `stem`; returns the crops' manifest entries. `progress(fraction,
+    desc=...)` hears of each encoding (gradio's `gr.Progress` is such a callable)."""
+    for sub in ("crops", "thumbnails"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    crops = []
+    for index, box in enumerate(boxes):
+        crop_id = f"{stem}-{index}"
+        crops.append({"id": crop_id, "photo": name, "box": list(box),
+                      "original": _save(photo.crop(box), folder, f"crops/{crop_id}.png"), "reconstructions": []})
+    runs = list(itertools.product(manifest["methods"], manifest["bpps"]))
+    for done, (method, bpp) in enumerate(runs):
+        if progress is not None:  # gr.Progress is falsy (it has a length) until it tracks an iterable
+            progress(done / len(runs), desc=f"Encoding with {method} at {bpp:g} bpp")
+        result = run_method(method, photo, bpp, device=device, weights=weights)
+        (folder / "thumbnails" / f"{stem}_{method}_{bpp:g}.jpg").write_bytes(result.jpeg)
+        for entry in crops:
+            region, original = result.restored.crop(entry["box"]), photo.crop(entry["box"])
+            entry["reconstructions"].append({
+                "method": method, "target_bpp": float(bpp), "bpp": round(result.bpp, 4),
+                "image": _save(region, folder, f"crops/{entry['id']}_{method}_{bpp:g}.png"),
+                **_crop_figures(region, original, manifest["lpips"])})
+    return crops
+
+
+def write_manifest(manifest: dict, folder: Path) -> Path:
+    """Writes the manifest whole or not at all (a reader never sees half a file); returns its path."""
+    path = folder / MANIFEST
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(manifest, indent=1))
+    os.replace(partial, path)
+    return path
+
+
 def prepare(photos: Iterable[Union[str, os.PathLike]], bpps: Sequence[float], out: Union[str, os.PathLike],
             methods: Sequence[str] = STUDY_METHODS, crop: int = CROP_SIDE, crops_per_photo: int = 2, seed: int = 0,
             device: Optional[str] = None, weights: Optional[Union[str, os.PathLike]] = None) -> Path:
     """Builds a study pool in `out` and returns its manifest's path (see the module's docstring)."""
-    out = Path(out)
-    for sub in ("crops", "thumbnails"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    rng, with_lpips = random.Random(seed), lpips_available()
-    manifest: dict = {"version": 1, "methods": list(methods), "bpps": [float(b) for b in bpps],
-                      "lpips": with_lpips, "photos": [], "crops": [], "practice": None}
+    out, rng = Path(out), random.Random(seed)
+    manifest = new_manifest(methods, bpps, crop, crops_per_photo)
     for path in _photo_paths(photos):
-        photo, stem = load_image(path), path.stem
+        photo = load_image(path)
         manifest["photos"].append({"name": path.name, "size": list(photo.size)})
-        crops = []
-        for index, box in enumerate(detailed_boxes(photo, crop, crops_per_photo, rng)):
-            crop_id = f"{stem}-{index}"
-            crops.append({"id": crop_id, "photo": path.name, "box": list(box),
-                          "original": _save(photo.crop(box), out, f"crops/{crop_id}.png"), "reconstructions": []})
-        for method, bpp in itertools.product(methods, bpps):
-            result = run_method(method, photo, bpp, device=device, weights=weights)
-            (out / "thumbnails" / f"{stem}_{method}_{bpp:g}.jpg").write_bytes(result.jpeg)
-            for entry in crops:
-                region, original = result.restored.crop(entry["box"]), photo.crop(entry["box"])
-                entry["reconstructions"].append({
-                    "method": method, "target_bpp": float(bpp), "bpp": round(result.bpp, 4),
-                    "image": _save(region, out, f"crops/{entry['id']}_{method}_{bpp:g}.png"),
-                    **_crop_figures(region, original, with_lpips)})
-        manifest["crops"] += crops
-    manifest["practice"] = _practice(manifest["crops"][0], out, with_lpips)
-    path = out / MANIFEST
-    path.write_text(json.dumps(manifest, indent=1))
-    return path
+        boxes = detailed_boxes(photo, crop, crops_per_photo, rng)
+        manifest["crops"] += encode_photo(manifest, out, photo, path.name, path.stem, boxes, device, weights)
+    manifest["practice"] = _practice(manifest["crops"][0], out, manifest["lpips"])
+    return write_manifest(manifest, out)
 
 
 def _practice(entry: dict, out: Path, with_lpips: bool) -> dict:
@@ -150,18 +187,33 @@ class Trial:
 
 
 class StudyPool:
-    """A prepared pool: its manifest, and the balanced drawing of trials over it."""
+    """A prepared pool: its manifest, the crops users added (`uploads`, a pool folder of the same
+    methods and bpps), and the balanced drawing of trials over them all."""
 
-    def __init__(self, folder: Union[str, os.PathLike]):
+    def __init__(self, folder: Union[str, os.PathLike], uploads: Optional[Union[str, os.PathLike]] = None):
         self.folder = Path(folder)
-        manifest_path = self.folder / MANIFEST
-        if not manifest_path.is_file():
-            raise FileNotFoundError(f"no study pool in {self.folder} (make one with `python -m hyperthumb study "
-                                    f"prepare PHOTOS --out {self.folder}`)")
-        self.manifest = json.loads(manifest_path.read_text())
-        self.crops = {entry["id"]: entry for entry in self.manifest["crops"]}
+        self.manifest = read_manifest(self.folder)
         self.methods: list[str] = self.manifest["methods"]
         self.bpps: list[float] = self.manifest["bpps"]
+        # what photos added later are cut to (pools prepared before manifests said so used the default)
+        self.crop_side: int = self.manifest.get("crop_side", CROP_SIDE)
+        self.crops_per_photo: int = self.manifest.get("crops_per_photo", 2)
+        self.crops: dict[str, dict] = {}
+        self._folders: dict[str, Path] = {}
+        self.add_crops(self.folder, self.manifest["crops"])
+        self.uploads = Path(uploads) if uploads else None
+        if self.uploads and (self.uploads / MANIFEST).is_file():
+            added = read_manifest(self.uploads)
+            if (added["methods"], added["bpps"]) != (self.methods, self.bpps):
+                raise ValueError(f"the photos added in {self.uploads} were encoded with other methods or bpps than "
+                                 f"the pool in {self.folder}: move them away, or set another folder for them")
+            self.add_crops(self.uploads, added["crops"])
+
+    def add_crops(self, folder: Path, entries: Sequence[dict]) -> None:
+        """Makes crops prepared in `folder` drawable. Replaces the dictionaries rather than changing
+        them, so that a trial drawn meanwhile in another thread sees the pool before or after."""
+        self._folders = {**self._folders, **{entry["id"]: folder for entry in entries}}
+        self.crops = {**self.crops, **{entry["id"]: entry for entry in entries}}
 
     def reconstruction(self, crop: str, method: str, bpp: float) -> dict:
         return next(r for r in self.crops[crop]["reconstructions"] if r["method"] == method and r["target_bpp"] == bpp)
@@ -173,7 +225,7 @@ class StudyPool:
     def draw(self, store: VoteStore, session: str, annotator: str, rng: random.Random) -> Trial:
         """The next trial for `session`: the practice trial if `annotator` has not had it, otherwise
         the least-voted condition, then its least-voted crop (ties at random), sides in random order."""
-        counts = store.condition_counts()
+        counts, crops = store.condition_counts(), list(self.crops)
         if self.manifest.get("practice") and not store.has_practiced(annotator):
             practice = self.manifest["practice"]
             crop, bpp, sides = practice["crop"], practice["good"]["target_bpp"], [practice["good"], practice["bad"]]
@@ -181,12 +233,12 @@ class StudyPool:
             expected = "left" if sides[0] is practice["good"] else "right"
         else:
             def votes(condition: tuple[str, str, float]) -> int:
-                return sum(counts.get((crop, *condition), 0) for crop in self.crops)
+                return sum(counts.get((crop, *condition), 0) for crop in crops)
 
             fewest = min(map(votes, self.conditions()))
             *pair, bpp = rng.choice([c for c in self.conditions() if votes(c) == fewest])
-            fewest_crop = min(counts.get((crop, *pair, bpp), 0) for crop in self.crops)
-            crop = rng.choice([c for c in self.crops if counts.get((c, *pair, bpp), 0) == fewest_crop])
+            fewest_crop = min(counts.get((crop, *pair, bpp), 0) for crop in crops)
+            crop = rng.choice([c for c in crops if counts.get((c, *pair, bpp), 0) == fewest_crop])
             rng.shuffle(pair)
             sides, expected = [self.reconstruction(crop, method, bpp) for method in pair], None
         issued = store.issue(session, annotator, crop, bpp, sides[0]["method"], sides[1]["method"], sides[0],
@@ -197,9 +249,18 @@ class StudyPool:
         """The original crop, then the left and the right side's image (practice sides included)."""
         practice = self.manifest.get("practice") or {}
         known = {side["method"]: side for side in (practice.get("good"), practice.get("bad")) if side}
-        return [self.folder / self.crops[crop]["original"],
-                *(self.folder / (known[m] if m in known else self.reconstruction(crop, m, bpp))["image"]
+        folder = self._folders[crop]
+        return [folder / self.crops[crop]["original"],
+                *(folder / (known[m] if m in known else self.reconstruction(crop, m, bpp))["image"]
                   for m in (method_left, method_right))]
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"no study pool in {folder} (make one with `python -m hyperthumb study "
+                                f"prepare PHOTOS --out {folder}`)")
+    return json.loads(path.read_text())
 
 
 def _outcomes(votes: Sequence[dict], methods: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

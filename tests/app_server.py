@@ -8,20 +8,13 @@ from __future__ import annotations
 
 import socket
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 import hyperthumb
-from hyperthumb.codec import HyperThumbCodec
-from tests.conftest import small_model
-
-
-@lru_cache(maxsize=None)
-def _small_codec(encoder: str, source, device: str) -> HyperThumbCodec:
-    return HyperThumbCodec(small_model(encoder), name=encoder, device=device)
+from tests.conftest import small_cached_model
 
 
 def free_port() -> int:
@@ -36,7 +29,7 @@ def running_app(labels_db: Path) -> Iterator[str]:
     import app
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hyperthumb, "_cached_model", _small_codec)
+        patch.setattr(hyperthumb, "_cached_model", small_cached_model)
         demo = app.build_demo(str(labels_db))
         port = free_port()
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)

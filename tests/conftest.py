@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from hyperthumb.codec import HyperThumbCodec
 from hyperthumb.model import HyperThumbConfig, HyperThumbModel
+from hyperthumb.registry import ENCODER_OF_CHECKPOINT
 
 # Test tensors are small: one thread beats two, and does not fight the training runs for the cores.
 torch.set_num_threads(1)
@@ -52,3 +54,10 @@ def small_model(encoder: str = "rdbunet", seed: int = 0) -> HyperThumbModel:
 @pytest.fixture(scope="session")
 def small_codec() -> HyperThumbCodec:
     return HyperThumbCodec(small_model("rdbunet"), name="rdbunet")
+
+
+@lru_cache(maxsize=None)
+def small_cached_model(checkpoint: str, source, device: str) -> HyperThumbCodec:
+    """Stands in for `hyperthumb._cached_model`: a small random-weight codec per checkpoint name,
+    for tests of what runs the models (app, study pool), not of the trained weights."""
+    return HyperThumbCodec(small_model(ENCODER_OF_CHECKPOINT[checkpoint]), name=checkpoint, device=device)

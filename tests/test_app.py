@@ -16,8 +16,11 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from hyperthumb.labels import VoteStore
+from hyperthumb.study import STUDY_METHODS
 from tests.app_server import running_app
 from tests.conftest import photo_like
+from tests.test_study import reference_fit
 
 pytestmark = pytest.mark.server
 
@@ -204,7 +207,7 @@ def test_the_study_undo_frees_the_last_trial(client):
     assert client.predict(trial_id, "right", api_name="/study_vote")[-1] == "Vote recorded."
 
 
-def test_study_results_are_public_and_the_export_needs_the_token(client, monkeypatch):
+def test_study_results_are_public_and_the_export_needs_the_token(client, served, monkeypatch):
     for _ in range(6):
         trial_id, *_ = _trial(client)
         client.predict(trial_id, "left", api_name="/study_vote")
@@ -217,8 +220,81 @@ def test_study_results_are_public_and_the_export_needs_the_token(client, monkeyp
     monkeypatch.setenv("HYPERTHUMB_ADMIN_TOKEN", "s3cret")
     refused = client.predict("guess", api_name="/study_export")
     assert untouched(refused) and "needs the admin token" in refused[-1]
-    csv_path, _parquet, status = client.predict("s3cret", api_name="/study_export")
+    csv_path, parquet_path, status = client.predict("s3cret", api_name="/study_export")
     assert status.startswith("Exported") and open(csv_path).readline().startswith("vote_id,trial_id")
+    parquet = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    with sqlite3.connect(served[1] / "labels.sqlite") as connection:
+        stored = connection.execute("SELECT id, trial_id, choice FROM votes ORDER BY id").fetchall()
+    exported = parquet.read_table(parquet_path).to_pylist()
+    assert [(row["vote_id"], row["trial_id"], row["choice"]) for row in exported] == stored
+
+
+def test_a_reset_needs_the_token_and_keeps_a_copy(client, served, monkeypatch):
+    trial_id, *_ = _trial(client)
+    client.predict(trial_id, "left", api_name="/study_vote")
+    database = served[1] / "labels.sqlite"
+    with sqlite3.connect(database) as connection:
+        before = connection.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
+    monkeypatch.setenv("HYPERTHUMB_ADMIN_TOKEN", "s3cret")
+    assert "needs the admin token" in client.predict("guess", api_name="/study_reset")
+    status = client.predict("s3cret", api_name="/study_reset")
+    assert status.startswith(f"Removed {before} votes")
+    copy = served[1] / re.search(r"as (\S+\.sqlite)", status).group(1)
+    with sqlite3.connect(database) as connection, sqlite3.connect(copy) as kept:
+        assert connection.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 0
+        assert kept.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == before
+
+
+def test_the_results_endpoint_recovers_a_scripted_ranking_as_a_reference_fit_does(client, served, monkeypatch):
+    """Votes cast through the API by a scripted annotator who always prefers the method ranked
+    higher in RANKING (the test reads each issued trial's methods from SQLite, the page never
+    shows them): /study_results gives the reference fit's scores, in that order, within intervals."""
+    monkeypatch.setenv("HYPERTHUMB_ADMIN_TOKEN", "s3cret")
+    client.predict("s3cret", api_name="/study_reset")  # only this test's votes
+    ranking, database = ["transformer", "bicubic-jpeg", "rdbunet", "bicubic-jpeg-sr"], served[1] / "labels.sqlite"
+    for _ in range(1 + 6 * 3):  # the practice trial, then each method pair at each bpp once (balanced drawing)
+        trial_id, *_ = _trial(client)
+        with sqlite3.connect(database) as connection:
+            left, right, expected = connection.execute(
+                "SELECT method_left, method_right, expected FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        choice = expected or ("left" if ranking.index(left) < ranking.index(right) else "right")
+        assert client.predict(trial_id, choice, api_name="/study_vote")[-1] == "Vote recorded."
+    *_charts, scores, _pairs, summary = client.predict(api_name="/study_results")
+    assert summary.startswith("**18 votes**")
+    overall = {row[0]: dict(zip(scores["headers"], row)) for row in scores["data"] if row[1] == "all"}
+    assert sorted(overall, key=lambda method: -overall[method]["score"]) == ranking
+    counted = [vote for vote in VoteStore(database).votes() if not vote["practice"]]
+    reference = reference_fit(counted, STUDY_METHODS, prior=0.5)
+    for method, expected_score in zip(STUDY_METHODS, reference):
+        row = overall[method]
+        assert abs(row["score"] - expected_score) < 0.006 and row["low"] <= row["score"] <= row["high"]
+
+
+def test_study_endpoints_name_every_output(client):
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    study = {name: endpoint for name, endpoint in endpoints.items() if name.startswith("/study_")}
+    assert len(study) == 7
+    for name, endpoint in study.items():
+        assert all(not output["label"].startswith("value_") for output in endpoint["returns"]), name
+
+
+STUDY_CROP = 384  # the shipped pool's
+
+
+def test_a_photo_added_to_the_study_is_cut_where_asked(client, served):
+    path = served[1] / "street.png"
+    photo_like(STUDY_CROP + 16, STUDY_CROP + 8, seed=7).save(path)
+    status = client.predict(handle_file(str(path)), 392, 0, api_name="/study_add_photo")
+    assert status.startswith("Added street.png to the study pool: 1 crop(s)")
+    manifest = json.loads((served[1] / "study_uploads" / "manifest.json").read_text())
+    assert [crop["box"] for crop in manifest["crops"]] == [[16, 0, 400, 384]]  # centred on (392, 0), moved inside
+    assert len(manifest["crops"][0]["reconstructions"]) == 4 * 3  # every method at every bpp of the pool
+    again = client.predict(handle_file(str(path)), None, None, api_name="/study_add_photo")
+    assert again == "Could not add street.png: this photo is in the study pool already."
+    small = served[1] / "small.png"
+    photo_like(STUDY_CROP - 1, 500).save(small)
+    refused = client.predict(handle_file(str(small)), None, None, api_name="/study_add_photo")
+    assert refused.startswith("Could not use small.png: the photo is 383x500; the study's crops are 384x384")
 
 
 def test_an_unexpected_failure_is_a_short_message(client, photo_path, monkeypatch, caplog):

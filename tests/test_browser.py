@@ -1,12 +1,17 @@
-"""End to end in headless Chromium, as a user meets the page; screenshots go to test-artifacts/."""
+"""End to end in headless Chromium, as a user meets the page (the encoder comparison, the blind
+study by keyboard, a photo added to the study); screenshots go to test-artifacts/."""
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from hyperthumb.study import box_around
 from tests.app_server import running_app
+from tests.conftest import photo_like
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; tests never download a browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -64,3 +69,104 @@ def test_a_user_encodes_compares_and_survives_a_bad_upload(tmp_path):
             page.screenshot(path=str(ARTIFACTS / "app_bad_upload_keeps_result.png"), full_page=True)
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def study_app(tmp_path_factory):
+    """The app, served once for the study's browser tests: (URL, its vote file, its folder)."""
+    folder = tmp_path_factory.mktemp("study")
+    with running_app(folder / "labels.sqlite") as url:
+        yield url, folder / "labels.sqlite", folder
+
+
+@pytest.fixture
+def study_page(study_app):
+    """A fresh browser (a new session and annotator id) on the app's study tab."""
+    url, database, folder = study_app
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(url)
+            page.get_by_role("tab", name="Label (blind study)").click()
+            yield page, database, folder
+        finally:
+            browser.close()
+
+
+def _count(database: Path, query: str) -> int:
+    with sqlite3.connect(database) as connection:
+        return connection.execute(query).fetchone()[0]
+
+
+def _next_trial_shown(page, votes: int) -> None:
+    """Waits until the session's vote count reads `votes`, the next trial has replaced "Vote
+    recorded.", and its crops are loaded with no event pending (Gradio fades pending outputs)."""
+    page.wait_for_function(
+        "(votes) => document.querySelector('#study-progress').innerText.includes(`${votes} votes`)"
+        " && document.querySelector('#study-status').innerText.includes('Which side')"
+        " && !document.querySelector('.pending')"
+        " && [...document.querySelectorAll('#study-crops img')].every((img) => img.complete && img.naturalWidth)",
+        arg=votes)
+
+
+def test_an_annotator_votes_by_keyboard_undoes_one_and_reads_the_results(study_page):
+    page, database, _folder = study_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    votes_before = _count(database, "SELECT COUNT(*) FROM votes")
+    page.keyboard.press(" ")  # space: a trial, here the practice one with its known answer
+    page.get_by_text("Practice trial").wait_for()
+    practice = "SELECT expected FROM trials WHERE practice = 1 ORDER BY issued_at DESC LIMIT 1"
+    with sqlite3.connect(database) as connection:
+        page.keyboard.press({"left": "a", "right": "b"}[connection.execute(practice).fetchone()[0]])
+    _next_trial_shown(page, 1)
+    page.screenshot(path=str(ARTIFACTS / "study_trial.png"), full_page=True, animations="disabled")
+    shown = page.locator("#study-left img").get_attribute("src")
+    page.keyboard.press(" ")  # space again: another crop, no vote
+    page.wait_for_function("(shown) => document.querySelector('#study-left img').src !== shown", arg=shown)
+    for count, key in enumerate("ab=ab=ab=", start=2):
+        page.keyboard.press(key)
+        _next_trial_shown(page, count)
+    assert _count(database, "SELECT COUNT(*) FROM votes") == votes_before + 10  # in the real file, once each
+    last = "SELECT trial_id, choice FROM votes ORDER BY id DESC LIMIT 1"
+    with sqlite3.connect(database) as connection:
+        undone_trial, undone_choice = connection.execute(last).fetchone()
+    page.keyboard.press("u")
+    page.get_by_text("Your last vote was removed").wait_for()
+    assert "9 votes" in page.locator("#study-progress").inner_text()
+    assert _count(database, "SELECT COUNT(*) FROM votes") == votes_before + 9
+    page.keyboard.press("a")  # the undone trial, judged anew
+    _next_trial_shown(page, 10)
+    with sqlite3.connect(database) as connection:
+        assert connection.execute(last).fetchone() == (undone_trial, "left") and undone_choice == "same"
+
+    page.get_by_text("Results (public aggregate)").click()
+    page.get_by_role("button", name="Show the results").click()
+    page.get_by_text(f"{votes_before + 9} votes from").wait_for(timeout=60_000)  # the practice vote is not counted
+    page.locator(".js-plotly-plot").first.wait_for()
+    page.get_by_text("Results (public aggregate)").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "study_results.png"), full_page=True, animations="disabled")
+
+
+def test_a_photo_clicked_on_and_added_joins_the_study(study_page, tmp_path):
+    page, _database, folder = study_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    photo = tmp_path / "garden.png"
+    photo_like(448, 416, seed=5).save(photo)
+    page.get_by_text("Add your own photo to the study").click()
+    page.locator("#study-upload input[type=file]").set_input_files(str(photo))
+    shown = page.locator("#study-upload img").first
+    shown.wait_for()
+    box = shown.bounding_box()
+    shown.click(position={"x": box["width"] / 4, "y": box["height"] / 2})  # the photo's pixel (112, 208)
+    page.get_by_text("The crop: 384x384 pixels centred at").wait_for()
+    x, y = (float(page.locator(f"#study-centre-{axis} input").input_value()) for axis in "xy")
+    assert abs(x - 112) <= 2 and abs(y - 208) <= 2
+    page.locator("#study-picked img").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "study_crop_picked.png"), full_page=True, animations="disabled")
+    page.locator("#study-add").click()
+    page.get_by_text("Encoding with").first.wait_for(timeout=30_000)  # the progress of the encodings
+    page.get_by_text("Added garden.png to the study pool").wait_for(timeout=120_000)
+    manifest = json.loads((folder / "study_uploads" / "manifest.json").read_text())
+    (crop,) = [c for c in manifest["crops"] if c["photo"] == "garden.png"]
+    assert crop["box"] == list(box_around((x, y), (448, 416), 384))  # the shipped pool's crop size

@@ -3,12 +3,12 @@ drawing, votes in a real SQLite file exactly once, and Bradley-Terry results aga
 from __future__ import annotations
 
 import csv
+import importlib.util
 import itertools
 import json
 import random
 import sqlite3
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -19,20 +19,15 @@ from scipy.optimize import minimize
 import hyperthumb
 from hyperthumb import study
 from hyperthumb.cli import main
-from hyperthumb.codec import HyperThumbCodec
+from hyperthumb.errors import InvalidImageError, StudyUploadError
 from hyperthumb.labels import COLUMNS, VoteRefused, VoteStore
-from hyperthumb.registry import ENCODER_OF_CHECKPOINT
-from hyperthumb.study import StudyPool, bootstrap_scores, bradley_terry, detailed_boxes, results
-from tests.conftest import photo_like, small_model
+from hyperthumb.study import StudyPool, bootstrap_scores, box_around, bradley_terry, detailed_boxes, results
+from hyperthumb.study_uploads import add_photo
+from tests.conftest import photo_like, small_cached_model
 
 METHODS = list(study.STUDY_METHODS)
 BPPS = [0.2, 0.4]
 CROP = 96
-
-
-@lru_cache(maxsize=None)
-def _small_codec(checkpoint: str, source, device: str) -> HyperThumbCodec:
-    return HyperThumbCodec(small_model(ENCODER_OF_CHECKPOINT[checkpoint]), name=checkpoint, device=device)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +39,7 @@ def pool(tmp_path_factory) -> StudyPool:
     for seed in (1, 2):
         photo_like(256, 192, seed=seed).save(photos / f"photo{seed}.png")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hyperthumb, "_cached_model", _small_codec)
+        patch.setattr(hyperthumb, "_cached_model", small_cached_model)
         assert main(["study", "prepare", str(photos), "--bpp", *map(str, BPPS), "--out", str(folder / "pool"),
                      "--crop", str(CROP), "--crops", "2"]) == 0
     return StudyPool(folder / "pool")
@@ -83,6 +78,63 @@ def test_crops_are_the_most_detailed_regions():
 def test_a_missing_pool_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="study prepare"):
         StudyPool(tmp_path)
+
+
+def test_a_click_centres_the_crop_inside_the_photo():
+    assert box_around((200, 150), (400, 300), 96) == (152, 102, 248, 198)
+    assert box_around((5, 290), (400, 300), 96) == (0, 204, 96, 300)  # near a corner: moved inside
+    assert box_around((50, 50), (80, 300), 96) == (0, 10, 80, 90)  # a narrow photo: the widest crop it has
+
+
+@pytest.fixture
+def uploads_pool(pool, tmp_path, monkeypatch) -> StudyPool:
+    """The prepared pool, with an empty uploads folder of its own and the small models."""
+    monkeypatch.setattr(hyperthumb, "_cached_model", small_cached_model)
+    return StudyPool(pool.folder, tmp_path / "uploads")
+
+
+def test_an_added_photo_is_encoded_like_the_pool_at_the_clicked_crop_and_drawn(uploads_pool, store):
+    photo, steps = photo_like(160, 128, seed=9), []
+    added = add_photo(uploads_pool, photo, "holiday.png", centre=(100, 40),
+                      progress=lambda fraction, desc: steps.append((fraction, desc)))
+    assert len(added) == 1 and added[0] in uploads_pool.crops
+    entry = uploads_pool.crops[added[0]]
+    assert entry["photo"] == "holiday.png" and entry["box"] == [52, 0, 148, 96]
+    assert {(r["method"], r["target_bpp"]) for r in entry["reconstructions"]} == set(itertools.product(METHODS, BPPS))
+    assert [fraction for fraction, _ in steps] == sorted(fraction for fraction, _ in steps)
+    assert len(steps) == len(METHODS) * len(BPPS) and "Encoding with" in steps[0][1]
+    original = Image.open(uploads_pool.uploads / entry["original"])
+    assert np.array_equal(np.asarray(original), np.asarray(photo.crop(entry["box"])))
+    reopened = StudyPool(uploads_pool.folder, uploads_pool.uploads)  # kept for the next start of the app
+    assert added[0] in reopened.crops and len(reopened.crops) == len(uploads_pool.crops)
+    assert "holiday.png" not in "".join(p.name for p in uploads_pool.uploads.rglob("*"))  # files named by content
+    rng, seen = random.Random(8), set()
+    store.vote(uploads_pool.draw(store, "s", "ivy", rng).issued.id, "s", "same")  # the practice trial
+    for _ in range(len(uploads_pool.conditions())):
+        trial = uploads_pool.draw(store, "s", "ivy", rng)
+        seen.add(trial.issued.crop)
+        assert all(path.is_file() for path in (trial.original, trial.left, trial.right))
+        store.vote(trial.issued.id, "s", "left")
+    assert added[0] in seen  # the new crop, least voted, is drawn among the others
+
+
+def test_an_added_photo_without_a_click_gives_its_most_detailed_crops(uploads_pool):
+    added = add_photo(uploads_pool, photo_like(256, 192, seed=10), "park.jpg")
+    assert len(added) == uploads_pool.crops_per_photo == 2
+
+
+def test_photos_the_pool_cannot_take_are_refused_plainly(uploads_pool):
+    with pytest.raises(InvalidImageError, match="each side must be at least 96"):
+        add_photo(uploads_pool, photo_like(200, 80), "strip.png")
+    with pytest.raises(InvalidImageError, match="up to 0.02 MP"):
+        add_photo(uploads_pool, photo_like(160, 128), "big.png", max_pixels=20_000)
+    add_photo(uploads_pool, photo_like(128, 128, seed=11), "first.png", centre=(64, 64))
+    with pytest.raises(StudyUploadError, match="in the study pool already"):
+        add_photo(uploads_pool, photo_like(128, 128, seed=11), "same pixels.png")
+    with pytest.raises(StudyUploadError, match="limit of 1 added photos"):
+        add_photo(uploads_pool, photo_like(128, 128, seed=12), "second.png", max_photos=1)
+    with pytest.raises(StudyUploadError, match="takes no uploads"):
+        add_photo(StudyPool(uploads_pool.folder), photo_like(128, 128, seed=13), "third.png")
 
 
 @pytest.fixture
@@ -182,6 +234,17 @@ def test_export_has_every_vote_and_its_metrics(pool, store, tmp_path):
     assert tuple(rows[0]) == COLUMNS and len(rows) == 3
     assert rows[0]["practice"] == "1" and rows[1]["practice"] == "0" and float(rows[1]["psnr_left"]) > 5
     assert rows[2]["choice"] == "same" and rows[2]["winner"] == ""
+    parquet = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    assert parquet.read_table(store.to_parquet(tmp_path / "votes.parquet")).to_pylist() == store.votes()
+
+
+def test_a_reset_removes_every_vote_and_keeps_a_copy(pool, store):
+    rng = random.Random(12)
+    for choice in ("left", "right"):
+        store.vote(pool.draw(store, "s", "jo", rng).issued.id, "s", choice)
+    removed, copy = store.reset()
+    assert removed == 2 and store.votes() == [] and store.condition_counts() == {}
+    assert len(VoteStore(copy).votes()) == 2 and copy.parent == store.path.parent
 
 
 # A fixed synthetic study: four methods of known strength, votes drawn from the Bradley-Terry model.
@@ -285,7 +348,7 @@ def test_publish_uploads_the_votes_and_a_dataset_card(pool, store, monkeypatch):
             calls.append(("create_repo", repo_id, kwargs))
 
         def upload_folder(self, folder_path, **kwargs):
-            files = {path.name: path.read_text() for path in folder_path.iterdir()}
+            files = {path.name: path.read_bytes() for path in folder_path.iterdir()}
             calls.append(("upload_folder", files, kwargs))
 
     import huggingface_hub
@@ -300,8 +363,9 @@ def test_publish_uploads_the_votes_and_a_dataset_card(pool, store, monkeypatch):
     (_, repo, created), (_, files, uploaded) = calls
     assert repo == "owner/votes" and created["repo_type"] == uploaded["repo_type"] == "dataset"
     assert uploaded["repo_id"] == "owner/votes"
-    assert len(files["votes.csv"].strip().splitlines()) == 5  # header + 4 votes, practice included
-    card = files["README.md"]
+    assert len(files["votes.csv"].decode().strip().splitlines()) == 5  # header + 4 votes, practice included
+    assert "votes.parquet" in files or importlib.util.find_spec("pyarrow") is None
+    card = files["README.md"].decode()
     assert card.startswith("---\n") and "data_files: votes.csv" in card and "3 counted votes" in card
 
 
