@@ -368,8 +368,10 @@ def _model_note(encoder: str) -> str:
         summary = checkpoint_summary(encoder)
     except HyperThumbError:
         return f"{encoder} (no checkpoint found)"
-    steps = summary["trained_steps"]
-    return f"{encoder} (checkpoint at step {steps:,})" if steps else f"{encoder} (checkpoint of unknown step)"
+    steps, saved = summary["trained_steps"], summary["saved"]
+    if not steps:
+        return f"{encoder} (checkpoint of unknown step)"
+    return f"{encoder} (checkpoint at step {steps:,}" + (f", saved {saved[:10]})" if saved else ")")
 
 
 @outputs(3)

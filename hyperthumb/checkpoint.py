@@ -48,8 +48,10 @@ def load_checkpoint(name: str, source: Optional[PathLike] = None,
 
 
 def checkpoint_summary(name: str, source: Optional[PathLike] = None) -> dict:
-    """What a page says about the checkpoint `load_model` would use: its training steps and time
-    from training_state.json (None where the folder has none); raises CheckpointNotFoundError."""
+    """What a page says about the checkpoint `load_model` would use: its training steps, time and
+    date (UTC, ISO 8601) from training_state.json (None where the folder has none); raises
+    CheckpointNotFoundError."""
     state_path = checkpoint_folder(name, source) / STATE_NAME
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-    return {"encoder": name, "trained_steps": state.get("step"), "train_seconds": state.get("seconds")}
+    return {"encoder": name, "trained_steps": state.get("step"), "train_seconds": state.get("seconds"),
+            "saved": state.get("saved")}

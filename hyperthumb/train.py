@@ -14,6 +14,7 @@ import math
 import platform
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -194,6 +195,7 @@ def train(options: TrainOptions) -> Path:
     state["device"] = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
     def save() -> None:
+        state["saved"] = datetime.now(timezone.utc).isoformat(timespec="seconds")  # the checkpoint's date, for pages
         model.save_pretrained(out)  # config.json: the model's config only; steps and time go in the state
         _save_optimizer(optimizers, out / OPTIMIZER_NAME)
         state_path.write_text(json.dumps(state, indent=2) + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def test_a_user_encodes_compares_and_survives_a_bad_upload(tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
             page.goto(url)
             page.get_by_text("Device:").wait_for()
+            assert re.search(r"checkpoint at step [\d,]+, saved \d{4}-\d\d-\d\d", page.inner_text("body"))
             page.screenshot(path=str(ARTIFACTS / "app_first_view.png"), full_page=True)
 
             page.locator("#photo input[type=file]").set_input_files(str(EXAMPLE))

@@ -131,9 +131,10 @@ def test_push_to_hub_uploads_the_checkpoint_folder(monkeypatch):
 def test_load_model_from_the_offline_hub_cache(hub_cache):
     published = small_model("rdbunet", seed=1)
     folder = add_snapshot(hub_cache, "main", MAIN_COMMIT, "rdbunet", published)
-    (folder / STATE_NAME).write_text(json.dumps({"step": 321, "seconds": 12.5}))
+    (folder / STATE_NAME).write_text(json.dumps({"step": 321, "seconds": 12.5, "saved": "2026-11-27T14:33:00+00:00"}))
     assert checkpoint.checkpoint_folder("rdbunet") == folder
-    assert checkpoint.checkpoint_summary("rdbunet")["trained_steps"] == 321
+    summary = checkpoint.checkpoint_summary("rdbunet")
+    assert (summary["trained_steps"], summary["saved"]) == (321, "2026-11-27T14:33:00+00:00")
     codec = hyperthumb.load_model("rdbunet", device="cpu")
     assert same_weights(codec.model, published)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,7 @@ def test_log_has_the_columns_and_resume_continues_the_steps(trained_twice):
     assert all((r["lpips_rgb"] != "") == lpips_available() for r in rows)
     state = json.loads((trained_twice / STATE_NAME).read_text())
     assert state["step"] == 5 and state["commands"] == ["first run", "resumed run"]
+    assert datetime.fromisoformat(state["saved"]).tzinfo is not None  # the date a page shows
     assert "trained_steps" not in json.loads((trained_twice / CONFIG_NAME).read_text())  # training facts: the state
     assert HyperThumbModel.from_pretrained(trained_twice).config.encoder == "rdbunet"
 
