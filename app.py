@@ -211,6 +211,7 @@ def _true_size_html(jpeg: bytes, size: tuple[int, int]) -> str:
 METRIC_ROWS = ["file size", "bpp", "size vs upload", "HR PSNR, RGB (dB)", "thumbnail PSNR (dB)", "HR SSIM",
                "LPIPS, RGB", "encode time (s)", "decode time (s)"]
 UPLOAD_COLUMN = "your upload"
+TABLE_FIGURES = ("psnr_hr", "psnr_lr", "ssim_hr", "lpips_rgb")  # what the table shows, all that is measured
 
 
 def _metric_table(encoded: dict) -> pd.DataFrame:
@@ -300,8 +301,8 @@ def measure_quality(encoded: Optional[dict]) -> list:
         thumbnail, restored = (Image.open(source).convert("RGB") for source in (io.BytesIO(jpeg), entry["restored"]))
         result = MethodResult(entry["method"], entry["target_bpp"], jpeg, entry["bpp"], thumbnail, restored,
                               entry["encode_s"], entry["decode_s"])
-        entry["figures"] = {key: value for key, value in measure(photo, result, with_lpips=with_lpips).items()
-                            if key in ("psnr_hr", "psnr_lr", "ssim_hr", "lpips_rgb")}
+        figures = measure(photo, result, with_lpips=with_lpips, figures=TABLE_FIGURES)
+        entry["figures"] = {key: figures[key] for key in TABLE_FIGURES}
     encoded["stage"] = "measured"
     note = "" if with_lpips else ("\n\nLPIPS reads n/a: its weights are not on this server "
                                   "(`python -m hyperthumb lpips-weights` fetches them once).")
@@ -346,7 +347,7 @@ def rate_distortion_chart(encoded: Optional[dict], request: gr.Request = None, p
     if encoded["curves"] is None or tuple(encoded["curves"]["box"]) != box:
         region = photo.crop(box)
         runs = [(method, rate) for method in CHART_METHODS for rate in CHART_RATES]
-        rows = [{"method": method, **measure(region, run_method(method, region, rate), with_lpips=False)}
+        rows = [{"method": method, **measure(region, run_method(method, region, rate), figures=("psnr_hr",))}
                 for method, rate in progress.tqdm(runs, desc="Rate-distortion chart")]
         encoded["curves"] = {"box": box, "rows": rows}
     where = (f"the whole {photo.width}x{photo.height} photo" if whole else
