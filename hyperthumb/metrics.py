@@ -1,9 +1,9 @@
 """Image quality: PSNR (RGB and Y), SSIM (scikit-image), LPIPS-RGB and LPIPS-Y (lpips, AlexNet).
 
 Every figure is computed over bands of rows (LPIPS: tiles), each read with the context its
-neighbourhood needs, so that a 6K photo costs tens of MB rather than GB and the figure is the
-whole photo's: float64 copies of a 25 MP photo are 600 MB each, and LPIPS held 7.6 GB of AlexNet
-activations for two of them.
+neighbourhood needs, so that a 6K photo costs a few hundred MB at most rather than GB and the
+figure is still the whole photo's: float64 copies of a 25 MP photo are 600 MB each, and LPIPS held
+7.6 GB of AlexNet activations for two of them.
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def _row_bands(image: np.ndarray, halo: int = 0) -> list[Span]:
-    return halo_spans(image.shape[0], max(BAND_PIXELS // image.shape[1], 2), halo)
+    """Bands of about BAND_PIXELS, and of at least 16 rows: room for SSIM's 7-row window at any width."""
+    return halo_spans(image.shape[0], max(BAND_PIXELS // image.shape[1], 16), halo)
 
 
 def _psnr(squared_error: float, count: int) -> float:
@@ -102,7 +103,8 @@ def ssim(a, b) -> float:
             _, local = structural_similarity(a[band.start:band.end, :, c].astype(np.float32),
                                              b[band.start:band.end, :, c].astype(np.float32),
                                              data_range=255.0, full=True)
-            total += float(local[top - band.start:bottom - band.start, SSIM_HALO:width - SSIM_HALO].sum(dtype=np.float64))
+            core = local[top - band.start:bottom - band.start, SSIM_HALO:width - SSIM_HALO]
+            total += float(core.sum(dtype=np.float64))
     return total / (a.shape[2] * (height - 2 * SSIM_HALO) * (width - 2 * SSIM_HALO))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import pairwise
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -52,7 +53,7 @@ def halo_spans(length: int, core: int, halo: int, grid: int = 1) -> list[Span]:
         raise ValueError(f"core {core} must be at least two grid steps ({2 * grid})")
     count = -(-length // core)
     starts = [i * length // count // grid * grid for i in range(count)] + [length]
-    return [Span(lo, hi, max(lo - halo, 0), min(hi + halo, length)) for lo, hi in zip(starts, starts[1:])]
+    return [Span(lo, hi, max(lo - halo, 0), min(hi + halo, length)) for lo, hi in pairwise(starts)]
 
 
 def _spans(length: int, tile: Optional[int], halo: int, grid: int) -> list[Span]:

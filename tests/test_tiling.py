@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tracemalloc
 from fractions import Fraction
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -100,7 +101,7 @@ def test_fast_cpu_path_keeps_quality():
 def test_halo_spans_cover_the_axis_once_from_the_grid(length, core, halo, grid):
     spans = halo_spans(length, core, halo, grid)
     assert spans[0].core_start == 0 and spans[-1].core_end == length
-    for span, following in zip(spans, spans[1:]):
+    for span, following in pairwise(spans):
         assert span.core_end == following.core_start
     for span in spans:
         assert span.core_start % grid == 0 and span.core_start < span.core_end <= span.core_start + core + grid
