@@ -60,8 +60,8 @@ CHART_SIDE = {"cpu": 512, "cuda": 1024}
 APP_MAX_PIXELS = int(float(os.environ.get("HYPERTHUMB_MAX_MEGAPIXELS", "50")) * 1_000_000)
 # Nearly every upload is a new photo size, and OpenVINO prepares its encoder anew for each size (its
 # antialiased downscale), in time and memory. Measured on the development CPU: a new 2 MP photo encodes
-# in 10-17 s against PyTorch's 3.5 s; a new 6K photo reaches its first result 3-19 s sooner, but takes
-# the app to 2.76 GB against 1.57 GB (`tests/bench_app.py`). So the app runs PyTorch unless
+# in 10-17 s against PyTorch's 3.5 s; a new 6K photo reaches its first result up to 20 s sooner, but
+# takes the app to 2.75 GB against 1.6-1.8 GB (`tests/bench_app.py`). So the app runs PyTorch unless
 # HYPERTHUMB_ENGINE names another engine.
 os.environ.setdefault(ENGINE_ENV, "torch")
 LABELS_DB_ENV = "HYPERTHUMB_LABELS_DB"
