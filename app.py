@@ -33,6 +33,7 @@ from PIL import Image, ImageDraw
 import hyperthumb
 from hyperthumb import charts
 from hyperthumb.checkpoint import checkpoint_summary
+from hyperthumb.engines import ENGINE_ENV
 from hyperthumb.errors import HyperThumbError, InvalidImageError, InvalidThumbnailError
 from hyperthumb.image_io import load_image
 from hyperthumb.jpeg_file import find_marker
@@ -58,6 +59,12 @@ CHART_SIDE = {"cpu": 512, "cuda": 1024}
 # A 6K photo is 25 MP; larger uploads would not fit a shared server's memory. HYPERTHUMB_MAX_MEGAPIXELS
 # raises or lowers the limit for a server that has more or less of it.
 APP_MAX_PIXELS = int(float(os.environ.get("HYPERTHUMB_MAX_MEGAPIXELS", "50")) * 1_000_000)
+# Nearly every upload is a new photo size, and OpenVINO prepares its encoder anew for each size (its
+# antialiased downscale), in time and memory. Measured on the development CPU: a new 2 MP photo encodes
+# in 10-17 s against PyTorch's 3.5 s; a new 6K photo reaches its first result up to 20 s sooner, but
+# takes the app to 2.75 GB against 1.6-1.8 GB (`tests/bench_app.py`). So the app runs PyTorch unless
+# HYPERTHUMB_ENGINE names another engine.
+os.environ.setdefault(ENGINE_ENV, "torch")
 LABELS_DB_ENV = "HYPERTHUMB_LABELS_DB"
 ADMIN_TOKEN_ENV = "HYPERTHUMB_ADMIN_TOKEN"  # exporting raw votes; reading the aggregate is public
 SHARE_ENV = "HYPERTHUMB_SHARE"
@@ -212,6 +219,7 @@ def _true_size_html(jpeg: bytes, size: tuple[int, int]) -> str:
 METRIC_ROWS = ["file size", "bpp", "size vs upload", "HR PSNR, RGB (dB)", "thumbnail PSNR (dB)", "HR SSIM",
                "LPIPS, RGB", "encode time (s)", "decode time (s)"]
 UPLOAD_COLUMN = "your upload"
+TABLE_FIGURES = ("psnr_hr", "psnr_lr", "ssim_hr", "lpips_rgb")  # what the table shows, all that is measured
 
 
 def _metric_table(encoded: dict) -> pd.DataFrame:
@@ -301,8 +309,8 @@ def measure_quality(encoded: Optional[dict]) -> list:
         thumbnail, restored = (Image.open(source).convert("RGB") for source in (io.BytesIO(jpeg), entry["restored"]))
         result = MethodResult(entry["method"], entry["target_bpp"], jpeg, entry["bpp"], thumbnail, restored,
                               entry["encode_s"], entry["decode_s"])
-        entry["figures"] = {key: value for key, value in measure(photo, result, with_lpips=with_lpips).items()
-                            if key in ("psnr_hr", "psnr_lr", "ssim_hr", "lpips_rgb")}
+        figures = measure(photo, result, with_lpips=with_lpips, figures=TABLE_FIGURES)
+        entry["figures"] = {key: figures[key] for key in TABLE_FIGURES}
     encoded["stage"] = "measured"
     note = "" if with_lpips else ("\n\nLPIPS reads n/a: its weights are not on this server "
                                   "(`python -m hyperthumb lpips-weights` fetches them once).")
@@ -347,7 +355,7 @@ def rate_distortion_chart(encoded: Optional[dict], request: gr.Request = None, p
     if encoded["curves"] is None or tuple(encoded["curves"]["box"]) != box:
         region = photo.crop(box)
         runs = [(method, rate) for method in CHART_METHODS for rate in CHART_RATES]
-        rows = [{"method": method, **measure(region, run_method(method, region, rate), with_lpips=False)}
+        rows = [{"method": method, **measure(region, run_method(method, region, rate), figures=("psnr_hr",))}
                 for method, rate in progress.tqdm(runs, desc="Rate-distortion chart")]
         encoded["curves"] = {"box": box, "rows": rows}
     where = (f"the whole {photo.width}x{photo.height} photo" if whole else

@@ -18,8 +18,9 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Collection, Optional, Union
 
+import numpy as np
 from PIL import Image
 
 from . import load_model
@@ -31,6 +32,7 @@ from .metrics import lpips_distance, psnr, psnr_y, ssim, thumbnail_psnr
 # Pillow format name and quality range of each full-resolution reference.
 REFERENCE_FORMATS = {"jpeg-full": ("JPEG", 1, 100), "webp-full": ("WEBP", 0, 100), "avif-full": ("AVIF", 0, 100)}
 METHODS = tuple(registry.METHODS)
+FIGURES = ("psnr_hr", "psnr_hr_y", "psnr_lr", "ssim_hr", "lpips_rgb", "lpips_y")  # what `measure` can compute
 
 
 @dataclass
@@ -134,16 +136,18 @@ def run_method(method: str, photo: Image.Image, target_bpp: float, device: Optio
                         encoded - started, time.perf_counter() - encoded)
 
 
-def measure(photo: Image.Image, result: MethodResult, with_lpips: bool = True) -> dict:
-    """The comparison's figures for one result (LPIPS is None where its weights are missing)."""
-    return {
-        "bpp": result.bpp,
-        "psnr_hr": psnr(result.restored, photo),
-        "psnr_hr_y": psnr_y(result.restored, photo),
-        "psnr_lr": None if result.thumbnail is None else thumbnail_psnr(photo, result.thumbnail),
-        "ssim_hr": ssim(result.restored, photo),
-        "lpips_rgb": lpips_distance(result.restored, photo) if with_lpips else None,
-        "lpips_y": lpips_distance(result.restored, photo, y_only=True) if with_lpips else None,
-        "encode_s": result.encode_s,
-        "decode_s": result.decode_s,
+def measure(photo: Image.Image, result: MethodResult, with_lpips: bool = True,
+            figures: Collection[str] = FIGURES) -> dict:
+    """The comparison's figures for one result; those not in `figures` read None, and so does LPIPS
+    where its weights are missing (a full-resolution LPIPS pass of a 6K photo takes a minute on a CPU)."""
+    reference, restored = np.asarray(photo), np.asarray(result.restored)  # one uint8 copy each, for all figures
+    compute = {
+        "psnr_hr": lambda: psnr(restored, reference),
+        "psnr_hr_y": lambda: psnr_y(restored, reference),
+        "psnr_lr": lambda: None if result.thumbnail is None else thumbnail_psnr(reference, result.thumbnail),
+        "ssim_hr": lambda: ssim(restored, reference),
+        "lpips_rgb": lambda: lpips_distance(restored, reference) if with_lpips else None,
+        "lpips_y": lambda: lpips_distance(restored, reference, y_only=True) if with_lpips else None,
     }
+    return {"bpp": result.bpp, **{name: compute[name]() if name in figures else None for name in FIGURES},
+            "encode_s": result.encode_s, "decode_s": result.decode_s}

@@ -6,11 +6,13 @@ so they batch. Neighbouring outputs are cross-faded over a linear ramp `halo` in
 centred on the core boundary; the outer half of each halo only feeds context. The ramps of two
 neighbours sum to one, so blending needs no weight buffer, and only one band of tile rows is held
 in float before its finished rows go straight into the caller's (H, W, C) array (uint8 or float).
+`halo_spans` cuts an axis the same way for computations that need no blending (the metrics).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import pairwise
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -32,17 +34,32 @@ class Window:
 
 
 @dataclass(frozen=True)
-class _Span:
+class Span:
+    """One piece of an axis: the core it answers for, [core_start, core_end), inside the window
+    [start, end) it reads."""
+
     core_start: int
     core_end: int
     start: int
     end: int
 
 
-def _spans(length: int, tile: Optional[int], halo: int, grid: int) -> list[_Span]:
+def halo_spans(length: int, core: int, halo: int, grid: int = 1) -> list[Span]:
+    """Cuts an axis into about equal cores of about `core` pixels that start on multiples of `grid`,
+    each read with up to `halo` pixels of context on both sides: for whole-photo computations that
+    depend on a bounded neighbourhood only (the metrics), so that every core comes out exactly as
+    it would from the whole photo. `core` is at least two grid steps."""
+    if core < 2 * grid:
+        raise ValueError(f"core {core} must be at least two grid steps ({2 * grid})")
+    count = -(-length // core)
+    starts = [i * length // count // grid * grid for i in range(count)] + [length]
+    return [Span(lo, hi, max(lo - halo, 0), min(hi + halo, length)) for lo, hi in pairwise(starts)]
+
+
+def _spans(length: int, tile: Optional[int], halo: int, grid: int) -> list[Span]:
     """Equal cores on the grid, each inside a window of one common size that holds its halo."""
     if tile is None or length <= tile:
-        return [_Span(0, length, 0, length)]
+        return [Span(0, length, 0, length)]
     units, core_units = length // grid, (tile - 2 * halo) // grid
     count = -(-units // core_units)
     base, extra = divmod(units, count)
@@ -50,7 +67,7 @@ def _spans(length: int, tile: Optional[int], halo: int, grid: int) -> list[_Span
     window = min(max(sizes) + 2 * halo, length)
     spans, start = [], 0
     for size in sizes:
-        spans.append(_Span(start, start + size, *_clamped(start - halo, window, length)))
+        spans.append(Span(start, start + size, *_clamped(start - halo, window, length)))
         start += size
     return spans
 
@@ -60,7 +77,7 @@ def _clamped(start: int, size: int, length: int) -> tuple[int, int]:
     return start, start + size
 
 
-def _extent(spans: Sequence[_Span], index: int, factor: Fraction, ramp: int) -> tuple[int, int]:
+def _extent(spans: Sequence[Span], index: int, factor: Fraction, ramp: int) -> tuple[int, int]:
     """Output pixels where span `index` has weight: its core plus half a ramp on inner sides."""
     span = spans[index]
     lo = int(span.core_start * factor) - (ramp if index > 0 else 0)
@@ -68,7 +85,7 @@ def _extent(spans: Sequence[_Span], index: int, factor: Fraction, ramp: int) -> 
     return lo, hi
 
 
-def _weights(spans: Sequence[_Span], index: int, factor: Fraction, ramp: int) -> np.ndarray:
+def _weights(spans: Sequence[Span], index: int, factor: Fraction, ramp: int) -> np.ndarray:
     """1-D blending weights over the span's extent: rising and falling ramps that sum to one."""
     lo, hi = _extent(spans, index, factor, ramp)
     centres = np.arange(lo, hi, dtype=np.float32) + 0.5

@@ -4,7 +4,7 @@
 
 Serves `app.py` in a child process, sends a synthetic photo to `/encode` (RDBUnet, 0.3 bpp) and then
 `/metrics` with `gradio_client`, and prints the time to the first result, the metrics' extra time
-and the app process tree's peak memory (RSS sampled every 50 ms).
+and the app process tree's peak memory (RSS sampled every 50 ms), idle and during each call.
 """
 from __future__ import annotations
 
@@ -40,12 +40,13 @@ def main() -> None:
         synthetic_photo(width, height).save(photo, quality=92)
         app = subprocess.Popen([sys.executable, "app.py", "--port", str(args.port)], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        process, peak, stop = psutil.Process(app.pid), [0], threading.Event()
+        process, peaks, stop = psutil.Process(app.pid), {"idle": 0}, threading.Event()
+        phase = ["idle"]
 
         def sample() -> None:
             while not stop.wait(0.05):
                 try:
-                    peak[0] = max(peak[0], tree_rss(process))
+                    peaks[phase[0]] = max(peaks.get(phase[0], 0), tree_rss(process))
                 except psutil.Error:
                     pass
 
@@ -57,10 +58,11 @@ def main() -> None:
                     break
                 except Exception:  # not serving yet
                     time.sleep(1)
-            idle = peak[0]
+            phase[0] = "encode"
             started = time.perf_counter()
             client.predict(handle_file(str(photo)), "RDBUnet", 0.3, api_name="/encode")
             first = time.perf_counter() - started
+            phase[0] = "metrics"
             started = time.perf_counter()
             client.predict(api_name="/metrics")
             metrics = time.perf_counter() - started
@@ -68,7 +70,8 @@ def main() -> None:
             stop.set()
             app.terminate()
     print(f"{width}x{height} through the app (RDBUnet, 0.3 bpp): first result {first:.1f} s, metrics {metrics:.1f} s "
-          f"more; app memory idle {idle / 2**30:.2f} GB, peak {peak[0] / 2**30:.2f} GB")
+          f"more; app memory idle {peaks['idle'] / 2**30:.2f} GB, peak {max(peaks.values()) / 2**30:.2f} GB "
+          f"(encode {peaks['encode'] / 2**30:.2f} GB, metrics {peaks['metrics'] / 2**30:.2f} GB)")
 
 
 if __name__ == "__main__":

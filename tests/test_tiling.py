@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tracemalloc
 from fractions import Fraction
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 from hyperthumb.codec import HyperThumbCodec
 from hyperthumb.metrics import psnr
 from hyperthumb.runtime import Runtime
-from hyperthumb.tiling import run_tiled
+from hyperthumb.tiling import halo_spans, run_tiled
 from tests.conftest import photo_like, small_model
 
 
@@ -93,3 +94,15 @@ def test_fast_cpu_path_keeps_quality():
     fast = HyperThumbCodec(model, "rdbunet", runtime=Runtime(torch.bfloat16, channels_last=True, batch=2))
     jpeg = reference.encode(photo, target_bpp=0.3).jpeg
     assert abs(psnr(fast.decode(jpeg), photo) - psnr(reference.decode(jpeg), photo)) <= 0.05
+
+
+@pytest.mark.parametrize("length, core, halo, grid", [(900, 512, 96, 16), (4096, 1024, 96, 16), (37, 8, 3, 1),
+                                                      (100, 1000, 3, 1)])
+def test_halo_spans_cover_the_axis_once_from_the_grid(length, core, halo, grid):
+    spans = halo_spans(length, core, halo, grid)
+    assert spans[0].core_start == 0 and spans[-1].core_end == length
+    for span, following in pairwise(spans):
+        assert span.core_end == following.core_start
+    for span in spans:
+        assert span.core_start % grid == 0 and span.core_start < span.core_end <= span.core_start + core + grid
+        assert span.start == max(span.core_start - halo, 0) and span.end == min(span.core_end + halo, length)
