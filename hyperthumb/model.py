@@ -1,18 +1,24 @@
-"""The assembled HyperThumb model and its configuration.
+"""The assembled HyperThumb model: it owns the method, from the photo to the file's integers and back.
 
-    HR --encoder--> thumbnail --DCT--> coefficients --QPM(stats, rate t)--> tables
-       --quantize--> integers (the file) --dequantize--> coefficients + decoded thumbnail
-       --decoder--> restored HR
+    HR --encoder--> thumbnail --DCT--> coefficients                        `make_thumbnail`, `analyze`
+       --QPM(statistics, rate t)--> tables --quantize--> integers + tables `quantize` (the file's content)
+       --dequantize--> coefficients --IDCT--> decoded thumbnail (what a viewer shows)
+       --decoder(coefficients, decoded thumbnail)--> restored HR           `decompress`
 
-`forward` is the training path (straight-through rounding, estimated bits); `codec.py` runs the
-same modules on real files.
+As in CompressAI, `forward` is the training path and `compress` / `decompress` the real one, built
+from the same pieces (`make_thumbnail`, `analyze`, `predict_tables`, `synthesize`): in training the
+tables are real-valued and the rounding straight-through; at inference the tables are integers in
+1..255, the rounding exact and the coefficients clamped to the baseline range. The encoder does not see the
+rate setting, so the work splits where the rate enters: `analyze` once per photo, `quantize` once
+per rate setting (the codec's bpp search). `codec.py` adds only what is about files, and runs the
+two networks through its engine and tiles (the `decoder` argument of `decompress`).
 """
 from __future__ import annotations
 
 import contextlib
 import math
 from dataclasses import asdict, dataclass, field
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -25,6 +31,7 @@ from .rate_model import CoefficientRateModel
 from .standard_tables import StandardTablePredictor
 
 BLOCK_GRID = 8  # JPEG block side in thumbnail pixels
+MAX_COEFFICIENT = 2047  # baseline JPEG, 8-bit samples
 
 
 @dataclass
@@ -64,6 +71,21 @@ class ForwardResult(NamedTuple):
     chroma_table: torch.Tensor
 
 
+class QuantizedThumbnail(NamedTuple):
+    """What a thumbnail file stores: quantized DCT coefficients and the tables that divided them.
+
+    From `quantize`: int16 coefficients within +-MAX_COEFFICIENT and int16 tables in 1..255, as
+    `jpeg_file` writes and reads them.
+    """
+
+    coefficients: torch.Tensor  # (N,3,bh,bw,8,8): Y, Cb, Cr
+    luma_table: torch.Tensor  # (N,64) natural order, or (1,64) shared by the batch
+    chroma_table: torch.Tensor
+
+
+DecoderNetwork = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (coefficient channels, decoded) -> HR
+
+
 class HyperThumbModel(nn.Module):
     def __init__(self, config: HyperThumbConfig):
         super().__init__()
@@ -79,27 +101,64 @@ class HyperThumbModel(nn.Module):
         lo, hi = math.log(self.config.lambda_min), math.log(self.config.lambda_max)
         return torch.exp(lo + (rate_t + 1) / 2 * (hi - lo))
 
+    def make_thumbnail(self, hr: torch.Tensor, network_dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+        """HR (N,3,H,W) in [0,1], sides multiples of `hr_multiple` -> the thumbnail before JPEG, fp32."""
+        with _autocast(hr.device, network_dtype):
+            return self.encoder(hr).float()
+
+    @staticmethod
+    def analyze(thumbnail: torch.Tensor) -> torch.Tensor:
+        """Thumbnail -> its DCT coefficients (N,3,h/8,w/8,8,8): all of the encoding that the rate does not change."""
+        return jpeg_sim.image_to_coefficients(thumbnail)
+
     def predict_tables(self, coefficients: torch.Tensor, rate_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real-valued (luma, chroma) tables (N,64) for the coefficients at rate settings `rate_t` (N,)."""
         return self.table_predictor(dct_statistics(coefficients), rate_t)
 
-    def restore(self, dequantized: torch.Tensor,
-                network_dtype: Optional[torch.dtype] = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Dequantized coefficients (N,3,bh,bw,8,8) -> (decoded thumbnail, restored HR)."""
+    def quantize(self, coefficients: torch.Tensor, rate_t: torch.Tensor) -> QuantizedThumbnail:
+        """Coefficients -> the file's integers at rate settings `rate_t` (N,): integer tables, exact rounding."""
+        luma, chroma = (table.round().clamp(1, 255) for table in self.predict_tables(coefficients, rate_t))
+        integers = jpeg_sim.quantize(coefficients, jpeg_sim.component_tables(luma, chroma), differentiable=False)
+        integers = integers.clamp(-MAX_COEFFICIENT, MAX_COEFFICIENT)
+        return QuantizedThumbnail(*(x.to(torch.int16) for x in (integers, luma, chroma)))
+
+    def compress(self, hr: torch.Tensor, rate_t: torch.Tensor,
+                 network_dtype: Optional[torch.dtype] = None) -> QuantizedThumbnail:
+        """HR -> the file's integers: `quantize(analyze(make_thumbnail(hr)), rate_t)`."""
+        return self.quantize(self.analyze(self.make_thumbnail(hr, network_dtype)), rate_t)
+
+    @staticmethod
+    def dequantize(quantized: QuantizedThumbnail) -> torch.Tensor:
+        """The file's integers -> the coefficients a JPEG decoder sees, fp32."""
+        tables = jpeg_sim.component_tables(quantized.luma_table.float(), quantized.chroma_table.float())
+        return quantized.coefficients.float() * tables
+
+    def decompress(self, quantized: QuantizedThumbnail, network_dtype: Optional[torch.dtype] = None,
+                   decoder: Optional[DecoderNetwork] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The file's integers -> (decoded thumbnail, restored HR): `synthesize(dequantize(quantized))`."""
+        return self.synthesize(self.dequantize(quantized), network_dtype, decoder)
+
+    def synthesize(self, dequantized: torch.Tensor, network_dtype: Optional[torch.dtype] = None,
+                   decoder: Optional[DecoderNetwork] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dequantized coefficients -> (decoded thumbnail, restored HR).
+
+        The JPEG steps stay fp32 (exact pixels; bf16 cannot hold a coefficient to the nearest
+        integer); only the decoder network runs under `network_dtype` autocast, as `decoder` when
+        given (the codec's engine) or as this model's module.
+        """
         decoded = jpeg_sim.coefficients_to_image(dequantized)
         with _autocast(decoded.device, network_dtype):
-            restored = self.decoder(jpeg_sim.coefficients_as_channels(dequantized), decoded).float()
+            restored = (decoder or self.decoder)(jpeg_sim.coefficients_as_channels(dequantized), decoded).float()
         return decoded, restored
 
     def forward(self, hr: torch.Tensor, rate_t: torch.Tensor,
                 network_dtype: Optional[torch.dtype] = None) -> ForwardResult:
         """Training path: differentiable end to end (rounding by straight-through estimate).
 
-        `network_dtype` (e.g. bf16 on a GPU) runs the encoder and decoder networks under autocast;
-        the JPEG steps stay fp32, since bf16 cannot hold a DCT coefficient to the nearest integer.
+        `network_dtype` (e.g. bf16 on a GPU) runs the encoder and decoder networks under autocast.
         """
-        with _autocast(hr.device, network_dtype):
-            thumbnail = self.encoder(hr).float()
-        coefficients = jpeg_sim.image_to_coefficients(thumbnail)
+        thumbnail = self.make_thumbnail(hr, network_dtype)
+        coefficients = self.analyze(thumbnail)
         luma, chroma = self.predict_tables(coefficients, rate_t)
         tables = jpeg_sim.component_tables(luma, chroma)
         scaled = coefficients / tables
@@ -107,8 +166,7 @@ class HyperThumbModel(nn.Module):
         # the rate setting t, and averaged over t the rate term only taught it to blur the thumbnail
         # (thumbnail PSNR fell to 28 dB in 500 CPU steps). Rate is the tables' job.
         bits = self.rate_model(coefficients.detach() / tables)
-        dequantized = jpeg_sim.straight_through_round(scaled) * tables
-        decoded, restored = self.restore(dequantized, network_dtype)
+        decoded, restored = self.synthesize(jpeg_sim.straight_through_round(scaled) * tables, network_dtype)
         return ForwardResult(thumbnail, decoded, restored, bits, scaled, luma, chroma)
 
 
