@@ -2,14 +2,15 @@
 
 The method is the model's (`HyperThumbModel.analyze`, `quantize`, `decompress`); this module adds
 what is about files: the JPEG container and its marker, the target-bpp search, the engines that
-run the two networks, and tiles. The target bpp is met on the written file by bisection over the
-rate setting t.
+run the two networks, and tiles. The encoder runs once per photo; the bisection over the rate
+setting t then quantizes and sizes each try in memory (`jpeg_size.py`) and writes the file once.
 Large photos run in overlapping tiles (`tiling.py`): the encoder on the HR grid, the decoder on the
 thumbnail's block grid. The QPM still sees the statistics of the whole thumbnail, so one pair of
 tables serves the whole file, and the restored photo is written straight into a uint8 buffer.
 """
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,6 +25,7 @@ from .engines import ExportedNetwork, decoder_example, encoder_example, resolve_
 from .errors import InvalidThumbnailError
 from .image_io import ImageSource, load_image, to_tensor
 from .jpeg_file import ThumbnailMarker, read_thumbnail, write_thumbnail
+from .jpeg_size import thumbnail_file_bytes
 from .model import BLOCK_GRID, HyperThumbModel, QuantizedThumbnail
 from .resize import pad_to_multiple
 from .runtime import Runtime
@@ -164,24 +166,26 @@ class HyperThumbCodec:
         def quantize(t: float) -> QuantizedThumbnail:
             return self.model.quantize(coefficients, torch.tensor([t], device=self.device))
 
-        def write(t: float) -> tuple[bytes, np.ndarray, np.ndarray]:
-            quantized = quantize(t)
-            luma, chroma = (table.reshape(8, 8).cpu().numpy().astype(np.uint16)
-                            for table in (quantized.luma_table, quantized.chroma_table))
-            return write_thumbnail(quantized.coefficients[0].cpu().numpy(), luma, chroma, marker), luma, chroma
+        def file_bpp(t: float) -> float:
+            size = thumbnail_file_bytes(quantize(t).coefficients[0].cpu().numpy(), len(marker.to_bytes()))
+            return size * 8 / (width * height)
 
         if target_bpp is not None:
-            rate_t = self._search(lambda t: len(write(t)[0]) * 8 / (width * height), target_bpp)
-        jpeg, luma, chroma = write(rate_t)
+            rate_t = self._search(file_bpp, target_bpp)
+        quantized = quantize(rate_t)
+        luma, chroma = (table.reshape(8, 8).cpu().numpy().astype(np.uint16)
+                        for table in (quantized.luma_table, quantized.chroma_table))
+        jpeg = write_thumbnail(quantized.coefficients[0].cpu().numpy(), luma, chroma, marker)
+        image = Image.open(io.BytesIO(jpeg))  # what a viewer shows
+        image.load()
         if progress:
             progress(1.0)
         return Thumbnail(jpeg=jpeg, encoder=self.name, hr_size=(width, height), bpp=len(jpeg) * 8 / (width * height),
-                         target_bpp=target_bpp, rate_t=rate_t, luma_table=luma, chroma_table=chroma,
-                         image=read_thumbnail(jpeg).image)
+                         target_bpp=target_bpp, rate_t=rate_t, luma_table=luma, chroma_table=chroma, image=image)
 
     @staticmethod
     def _search(file_bpp: Callable[[float], float], target_bpp: float) -> float:
-        """Bisection on t (file size falls as t rises); returns the t whose file came closest."""
+        """Bisection on t (file size falls as t rises); returns the t whose file size came closest."""
         lo, hi = _SEARCH_RANGE
         best_t, best_error = lo, float("inf")
         for _ in range(_SEARCH_STEPS):
