@@ -40,24 +40,6 @@ def _magnitude_category(values: np.ndarray) -> np.ndarray:
     return np.frexp(np.abs(values).astype(np.float32))[1]
 
 
-def _component_symbols(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """One component's blocks (B, 64) in zigzag order, scan order -> (DC symbol counts (16,),
-    AC symbol counts (256,), magnitude bits)."""
-    dc_categories = _magnitude_category(np.diff(blocks[:, 0].astype(np.int32), prepend=0))
-    nonzero = np.flatnonzero(blocks)
-    nonzero = nonzero[nonzero % 64 > 0]
-    rows, positions = np.divmod(nonzero, 64)
-    previous = np.zeros_like(positions)  # the block's previous nonzero AC position, or the DC's 0
-    previous[1:] = np.where(rows[1:] == rows[:-1], positions[:-1], 0)
-    runs = positions - previous - 1
-    categories = _magnitude_category(blocks.ravel()[nonzero])
-    ac_counts = np.bincount((runs % 16) * 16 + categories, minlength=256)
-    ac_counts[_ZRL] += (runs // 16).sum()
-    ac_counts[_EOB] += np.count_nonzero(blocks[:, -1] == 0)
-    magnitude_bits = int(dc_categories.sum()) + int(categories.sum())
-    return np.bincount(dc_categories, minlength=16), ac_counts, magnitude_bits
-
-
 def optimal_code_lengths(counts: np.ndarray) -> np.ndarray:
     """Symbol counts (S,) -> the code length libjpeg's optimised Huffman table gives each (0: unused).
 
@@ -98,14 +80,23 @@ def optimal_code_lengths(counts: np.ndarray) -> np.ndarray:
 def symbol_counts(coefficients: np.ndarray) -> tuple[list[np.ndarray], int]:
     """Quantized coefficients (3, bh, bw, 8, 8) -> (symbol counts of the four Huffman tables in
     the file's order: luma DC, luma AC, chroma DC, chroma AC; magnitude bits of the scan)."""
-    tables = [np.zeros(16, np.int64), np.zeros(256, np.int64), np.zeros(16, np.int64), np.zeros(256, np.int64)]
-    magnitude_bits = 0
-    for component, first_table in zip(coefficients, (0, 2, 2)):
-        dc, ac, bits = _component_symbols(component.reshape(-1, 64)[:, _ZIGZAG])
-        tables[first_table] += dc
-        tables[first_table + 1] += ac
-        magnitude_bits += bits
-    return tables, magnitude_bits
+    blocks = np.take(coefficients.reshape(3, -1, 64), _ZIGZAG, axis=2)  # scan order, a fresh array
+    dc_categories = _magnitude_category(np.diff(blocks[:, :, 0].astype(np.int32), axis=1, prepend=0))
+    eobs = np.count_nonzero(blocks[:, :, -1] == 0, axis=1)  # blocks whose last coefficient is zero
+    blocks[:, :, 0] = 0  # from here on, only AC coefficients count
+    nonzero = np.flatnonzero(blocks != 0)
+    rows, positions = np.divmod(nonzero, 64)  # rows count blocks over all three components
+    previous = np.zeros_like(positions)  # the block's previous nonzero AC position, or the DC's 0
+    previous[1:] = np.where(rows[1:] == rows[:-1], positions[:-1], 0)
+    runs = positions - previous - 1
+    categories = _magnitude_category(blocks.ravel()[nonzero])
+    first_chroma = np.searchsorted(rows, blocks.shape[1])  # rows are sorted: luma's come first
+    symbols = np.split((runs % 16) * 16 + categories, [first_chroma])
+    ac = np.stack([np.bincount(table, minlength=256) for table in symbols])
+    ac[:, _ZRL] += [long_runs.sum() for long_runs in np.split(runs // 16, [first_chroma])]  # 16 zeros each
+    ac[:, _EOB] += [eobs[0], eobs[1:].sum()]
+    dc = [np.bincount(dc_categories[0], minlength=16), np.bincount(dc_categories[1:].ravel(), minlength=16)]
+    return [dc[0], ac[0], dc[1], ac[1]], int(dc_categories.sum()) + int(categories.sum())
 
 
 def thumbnail_file_bytes(coefficients: np.ndarray, marker_bytes: int) -> int:

@@ -31,7 +31,8 @@ def _thumbnail_file(kind: str, shrink: int, quality: int) -> tuple[np.ndarray, T
     quantized = jpeg_sim.quantize(coefficients, jpeg_sim.component_tables(luma, chroma), differentiable=False)
     quantized = quantized[0].numpy().astype(np.int16)
     marker = ThumbnailMarker("rdbunet", shrink, photo.width, photo.height)
-    return quantized, marker, write_thumbnail(quantized, luma.reshape(8, 8).numpy(), chroma.reshape(8, 8).numpy(), marker)
+    jpeg = write_thumbnail(quantized, luma.reshape(8, 8).numpy(), chroma.reshape(8, 8).numpy(), marker)
+    return quantized, marker, jpeg
 
 
 CASES = [(kind, shrink, quality) for kind in PHOTOS for shrink in (1, 4) for quality in QUALITIES]
