@@ -157,22 +157,25 @@ class HyperThumbCodec:
             raise ValueError(f"target bpp must be positive and below 24, got {target_bpp}")
         photo = np.asarray(load_image(image))
         height, width = photo.shape[:2]
-        coefficients = self.model.analyze(self._encode_pixels(photo))
+        analysis = self.model.analyze(self._encode_pixels(photo))
         del photo
         if progress:
             progress(0.5)
         marker = ThumbnailMarker(self.name, self.scale, width, height)
 
         def quantize(t: float) -> QuantizedThumbnail:
-            return self.model.quantize(coefficients, torch.tensor([t], device=self.device))
+            return self.model.quantize(analysis, torch.tensor([t], device=self.device))
 
-        def file_bpp(t: float) -> float:
-            size = thumbnail_file_bytes(quantize(t).coefficients[0].cpu().numpy(), len(marker.to_bytes()))
-            return size * 8 / (width * height)
+        def sized(t: float) -> tuple[QuantizedThumbnail, float]:
+            """The file's integers at t and the bpp of their file, sized in memory."""
+            quantized = quantize(t)
+            size = thumbnail_file_bytes(quantized.coefficients[0].cpu().numpy(), len(marker.to_bytes()))
+            return quantized, size * 8 / (width * height)
 
-        if target_bpp is not None:
-            rate_t = self._search(file_bpp, target_bpp)
-        quantized = quantize(rate_t)
+        if target_bpp is None:
+            quantized = quantize(rate_t)
+        else:
+            rate_t, quantized = self._search(sized, target_bpp)
         luma, chroma = (table.reshape(8, 8).cpu().numpy().astype(np.uint16)
                         for table in (quantized.luma_table, quantized.chroma_table))
         jpeg = write_thumbnail(quantized.coefficients[0].cpu().numpy(), luma, chroma, marker)
@@ -184,22 +187,23 @@ class HyperThumbCodec:
                          target_bpp=target_bpp, rate_t=rate_t, luma_table=luma, chroma_table=chroma, image=image)
 
     @staticmethod
-    def _search(file_bpp: Callable[[float], float], target_bpp: float) -> float:
-        """Bisection on t (file size falls as t rises); returns the t whose file size came closest."""
+    def _search(sized: Callable[[float], tuple[QuantizedThumbnail, float]],
+                target_bpp: float) -> tuple[float, QuantizedThumbnail]:
+        """Bisection on t (file size falls as t rises); keeps the t whose file size came closest."""
         lo, hi = _SEARCH_RANGE
-        best_t, best_error = lo, float("inf")
+        best_t, best, best_error = lo, None, float("inf")
         for _ in range(_SEARCH_STEPS):
             t = (lo + hi) / 2
-            bpp = file_bpp(t)
+            quantized, bpp = sized(t)
             if abs(bpp - target_bpp) < best_error:
-                best_t, best_error = t, abs(bpp - target_bpp)
+                best_t, best, best_error = t, quantized, abs(bpp - target_bpp)
             if best_error <= 0.01 * target_bpp:
                 break
             if bpp > target_bpp:
                 lo = t
             else:
                 hi = t
-        return best_t
+        return best_t, best
 
     def _run_decoder(self, channels: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
         """The decoder network through this codec's engine and memory layout."""

@@ -1,14 +1,14 @@
 """The assembled HyperThumb model: it owns the method, from the photo to the file's integers and back.
 
-    HR --encoder--> thumbnail --DCT--> coefficients                        `make_thumbnail`, `analyze`
+    HR --encoder--> thumbnail --DCT--> coefficients, statistics            `make_thumbnail`, `analyze`
        --QPM(statistics, rate t)--> tables --quantize--> integers + tables `quantize` (the file's content)
        --dequantize--> coefficients --IDCT--> decoded thumbnail (what a viewer shows)
        --decoder(coefficients, decoded thumbnail)--> restored HR           `decompress`
 
 As in CompressAI, `forward` is the training path and `compress` / `decompress` the real one, built
-from the same pieces (`make_thumbnail`, `analyze`, `predict_tables`, `synthesize`): in training the
-tables are real-valued and the rounding straight-through; at inference the tables are integers in
-1..255, the rounding exact and the coefficients clamped to the baseline range. The encoder does not see the
+from the same pieces (`make_thumbnail`, `analyze`, the QPM, `synthesize`): in training the tables
+are real-valued and the rounding straight-through; at inference the tables are integers in 1..255,
+the rounding exact and the coefficients clamped to the baseline range. The encoder does not see the
 rate setting, so the work splits where the rate enters: `analyze` once per photo, `quantize` once
 per rate setting (the codec's bpp search). `codec.py` adds only what is about files, and runs the
 two networks through its engine and tiles (the `decoder` argument of `decompress`).
@@ -71,6 +71,13 @@ class ForwardResult(NamedTuple):
     chroma_table: torch.Tensor
 
 
+class Analysis(NamedTuple):
+    """What encoding computes once per photo, whatever the rate setting."""
+
+    coefficients: torch.Tensor  # the thumbnail's DCT (N,3,h/8,w/8,8,8)
+    statistics: torch.Tensor  # what the QPM sees of them (N,192)
+
+
 class QuantizedThumbnail(NamedTuple):
     """What a thumbnail file stores: quantized DCT coefficients and the tables that divided them.
 
@@ -107,19 +114,17 @@ class HyperThumbModel(nn.Module):
             return self.encoder(hr).float()
 
     @staticmethod
-    def analyze(thumbnail: torch.Tensor) -> torch.Tensor:
-        """Thumbnail -> its DCT coefficients (N,3,h/8,w/8,8,8): all of the encoding that the rate does not change."""
-        return jpeg_sim.image_to_coefficients(thumbnail)
+    def analyze(thumbnail: torch.Tensor) -> Analysis:
+        """Thumbnail -> its DCT coefficients and their statistics: the encoding the rate does not change."""
+        coefficients = jpeg_sim.image_to_coefficients(thumbnail)
+        return Analysis(coefficients, dct_statistics(coefficients))
 
-    def predict_tables(self, coefficients: torch.Tensor, rate_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Real-valued (luma, chroma) tables (N,64) for the coefficients at rate settings `rate_t` (N,)."""
-        return self.table_predictor(dct_statistics(coefficients), rate_t)
-
-    def quantize(self, coefficients: torch.Tensor, rate_t: torch.Tensor) -> QuantizedThumbnail:
-        """Coefficients -> the file's integers at rate settings `rate_t` (N,): integer tables, exact rounding."""
-        luma, chroma = (table.round().clamp(1, 255) for table in self.predict_tables(coefficients, rate_t))
-        integers = jpeg_sim.quantize(coefficients, jpeg_sim.component_tables(luma, chroma), differentiable=False)
-        integers = integers.clamp(-MAX_COEFFICIENT, MAX_COEFFICIENT)
+    def quantize(self, analysis: Analysis, rate_t: torch.Tensor) -> QuantizedThumbnail:
+        """The file's integers at rate settings `rate_t` (N,): integer tables, exact rounding."""
+        luma, chroma = (table.round().clamp(1, 255) for table in self.table_predictor(analysis.statistics, rate_t))
+        tables = jpeg_sim.component_tables(luma, chroma)
+        integers = jpeg_sim.quantize(analysis.coefficients, tables, differentiable=False)
+        integers.clamp_(-MAX_COEFFICIENT, MAX_COEFFICIENT)  # in place: no second copy of 19 MB on a 6K photo
         return QuantizedThumbnail(*(x.to(torch.int16) for x in (integers, luma, chroma)))
 
     def compress(self, hr: torch.Tensor, rate_t: torch.Tensor,
@@ -158,8 +163,8 @@ class HyperThumbModel(nn.Module):
         `network_dtype` (e.g. bf16 on a GPU) runs the encoder and decoder networks under autocast.
         """
         thumbnail = self.make_thumbnail(hr, network_dtype)
-        coefficients = self.analyze(thumbnail)
-        luma, chroma = self.predict_tables(coefficients, rate_t)
+        coefficients, statistics = self.analyze(thumbnail)
+        luma, chroma = self.table_predictor(statistics, rate_t)
         tables = jpeg_sim.component_tables(luma, chroma)
         scaled = coefficients / tables
         # The rate gradient reaches the QPM's tables but not the encoder: the encoder is not told
