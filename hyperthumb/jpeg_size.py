@@ -35,9 +35,9 @@ def _zigzag() -> np.ndarray:
 _ZIGZAG = _zigzag()
 
 
-def _magnitude_category(values: np.ndarray) -> np.ndarray:
-    """Bits needed for |value| (0 for 0): JPEG's size category, also the count of magnitude bits."""
-    return np.frexp(np.abs(values).astype(np.float32))[1]
+# JPEG's size category of each magnitude up to the largest DC difference (2 x 2047): the bits it
+# needs, also the count of magnitude bits that follow its symbol.
+_CATEGORY = np.frexp(np.arange(4096, dtype=np.float32))[1]
 
 
 def optimal_code_lengths(counts: np.ndarray) -> np.ndarray:
@@ -81,19 +81,17 @@ def symbol_counts(coefficients: np.ndarray) -> tuple[list[np.ndarray], int]:
     """Quantized coefficients (3, bh, bw, 8, 8) -> (symbol counts of the four Huffman tables in
     the file's order: luma DC, luma AC, chroma DC, chroma AC; magnitude bits of the scan)."""
     blocks = np.take(coefficients.reshape(3, -1, 64), _ZIGZAG, axis=2)  # scan order, a fresh array
-    dc_categories = _magnitude_category(np.diff(blocks[:, :, 0].astype(np.int32), axis=1, prepend=0))
+    dc_categories = _CATEGORY[np.abs(np.diff(blocks[:, :, 0].astype(np.int32), axis=1, prepend=0))]
     eobs = np.count_nonzero(blocks[:, :, -1] == 0, axis=1)  # blocks whose last coefficient is zero
     blocks[:, :, 0] = 0  # from here on, only AC coefficients count
-    nonzero = np.flatnonzero(blocks != 0)
-    rows, positions = np.divmod(nonzero, 64)  # rows count blocks over all three components
-    previous = np.zeros_like(positions)  # the block's previous nonzero AC position, or the DC's 0
-    previous[1:] = np.where(rows[1:] == rows[:-1], positions[:-1], 0)
-    runs = positions - previous - 1
-    categories = _magnitude_category(blocks.ravel()[nonzero])
-    first_chroma = np.searchsorted(rows, blocks.shape[1])  # rows are sorted: luma's come first
-    symbols = np.split((runs % 16) * 16 + categories, [first_chroma])
+    nonzero = np.flatnonzero(blocks != 0)  # flat indices, 64 per block, Y's blocks first
+    # Zeros before each: back to the block's previous nonzero, or to its DC at position 0.
+    runs = np.minimum(np.diff(nonzero, prepend=-64), nonzero & 63) - 1
+    categories = _CATEGORY[np.abs(blocks.ravel()[nonzero])]
+    first_chroma = np.searchsorted(nonzero, blocks[0].size)
+    symbols = np.split((runs & 15) * 16 + categories, [first_chroma])
     ac = np.stack([np.bincount(table, minlength=256) for table in symbols])
-    ac[:, _ZRL] += [long_runs.sum() for long_runs in np.split(runs // 16, [first_chroma])]  # 16 zeros each
+    ac[:, _ZRL] += [long_runs.sum() for long_runs in np.split(runs >> 4, [first_chroma])]  # 16 zeros each
     ac[:, _EOB] += [eobs[0], eobs[1:].sum()]
     dc = [np.bincount(dc_categories[0], minlength=16), np.bincount(dc_categories[1:].ravel(), minlength=16)]
     return [dc[0], ac[0], dc[1], ac[1]], int(dc_categories.sum()) + int(categories.sum())
