@@ -1,13 +1,16 @@
 """Real bytes: encode a photo to a HyperThumb JPEG at a target bpp, and decode it back.
 
-The model's modules run exactly as in training; only the rounding is exact and the tables are
-integers. The target bpp is met on the written file by bisection over the rate setting t.
+The method is the model's (`HyperThumbModel.analyze`, `quantize`, `decompress`); this module adds
+what is about files: the JPEG container and its marker, the target-bpp search, the engines that
+run the two networks, and tiles. The encoder runs once per photo; the bisection over the rate
+setting t then quantizes and sizes each try in memory (`jpeg_size.py`) and writes the file once.
 Large photos run in overlapping tiles (`tiling.py`): the encoder on the HR grid, the decoder on the
 thumbnail's block grid. The QPM still sees the statistics of the whole thumbnail, so one pair of
 tables serves the whole file, and the restored photo is written straight into a uint8 buffer.
 """
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,13 +21,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import jpeg_sim
 from .engines import ExportedNetwork, decoder_example, encoder_example, resolve_engine
 from .errors import InvalidThumbnailError
 from .image_io import ImageSource, load_image, to_tensor
 from .jpeg_file import ThumbnailMarker, read_thumbnail, write_thumbnail
-from .model import BLOCK_GRID, HyperThumbModel
-from .qpm import dct_statistics
+from .jpeg_size import thumbnail_file_bytes
+from .model import BLOCK_GRID, HyperThumbModel, QuantizedThumbnail
 from .resize import pad_to_multiple
 from .runtime import Runtime
 from .tiling import Window, run_tiled
@@ -32,7 +34,6 @@ from .tiling import Window, run_tiled
 BPP_TOLERANCE = 0.05  # relative: what "hits the target" means
 _SEARCH_RANGE = (-3.0, 3.0)  # training samples t in [-3, 1]; the QPM's gain extrapolates past 1
 _SEARCH_STEPS = 18
-_MAX_COEFFICIENT = 2047  # baseline JPEG, 8-bit samples
 DEFAULT_TILE = 2048  # largest HR tile side; photos up to 2048 * 2048 pixels run whole
 DEFAULT_HALO = 128  # HR context on inner tile sides (4 JPEG blocks): > 50 dB seams, random weights
 
@@ -156,63 +157,57 @@ class HyperThumbCodec:
             raise ValueError(f"target bpp must be positive and below 24, got {target_bpp}")
         photo = np.asarray(load_image(image))
         height, width = photo.shape[:2]
-        thumbnail = self._encode_pixels(photo)
+        analysis = self.model.analyze(self._encode_pixels(photo))
         del photo
         if progress:
             progress(0.5)
-        coefficients = jpeg_sim.image_to_coefficients(thumbnail)
-        statistics = dct_statistics(coefficients)
         marker = ThumbnailMarker(self.name, self.scale, width, height)
 
-        def attempt(t: float) -> tuple[bytes, float, np.ndarray, np.ndarray]:
-            luma, chroma = self.model.table_predictor(statistics, torch.tensor([t], device=self.device))
-            luma, chroma = (x.round().clamp(1, 255) for x in (luma, chroma))
-            tables = jpeg_sim.component_tables(luma, chroma)
-            quantized = jpeg_sim.quantize(coefficients, tables, differentiable=False)
-            quantized = quantized.clamp(-_MAX_COEFFICIENT, _MAX_COEFFICIENT)
-            luma8, chroma8 = (x.reshape(8, 8).cpu().numpy().astype(np.uint16) for x in (luma, chroma))
-            jpeg = write_thumbnail(quantized[0].cpu().numpy().astype(np.int16), luma8, chroma8, marker)
-            return jpeg, len(jpeg) * 8 / (width * height), luma8, chroma8
+        def quantize(t: float) -> QuantizedThumbnail:
+            return self.model.quantize(analysis, torch.tensor([t], device=self.device))
+
+        def sized(t: float) -> tuple[QuantizedThumbnail, float]:
+            """The file's integers at t and the bpp of their file, sized in memory."""
+            quantized = quantize(t)
+            size = thumbnail_file_bytes(quantized.coefficients[0].cpu().numpy(), len(marker.to_bytes()))
+            return quantized, size * 8 / (width * height)
 
         if target_bpp is None:
-            best_t, best = rate_t, attempt(rate_t)
+            quantized = quantize(rate_t)
         else:
-            best_t, best = self._search(attempt, target_bpp)
-        jpeg, bpp, luma8, chroma8 = best
+            rate_t, quantized = self._search(sized, target_bpp)
+        luma, chroma = (table.reshape(8, 8).cpu().numpy().astype(np.uint16)
+                        for table in (quantized.luma_table, quantized.chroma_table))
+        jpeg = write_thumbnail(quantized.coefficients[0].cpu().numpy(), luma, chroma, marker)
+        image = Image.open(io.BytesIO(jpeg))  # what a viewer shows
+        image.load()
         if progress:
             progress(1.0)
-        return Thumbnail(jpeg=jpeg, encoder=self.name, hr_size=(width, height), bpp=bpp,
-                         target_bpp=target_bpp, rate_t=best_t, luma_table=luma8, chroma_table=chroma8,
-                         image=read_thumbnail(jpeg).image)
+        return Thumbnail(jpeg=jpeg, encoder=self.name, hr_size=(width, height), bpp=len(jpeg) * 8 / (width * height),
+                         target_bpp=target_bpp, rate_t=rate_t, luma_table=luma, chroma_table=chroma, image=image)
 
     @staticmethod
-    def _search(attempt: Callable, target_bpp: float):
-        """Bisection on t (file size falls as t rises); keeps the closest file seen."""
+    def _search(sized: Callable[[float], tuple[QuantizedThumbnail, float]],
+                target_bpp: float) -> tuple[float, QuantizedThumbnail]:
+        """Bisection on t (file size falls as t rises); keeps the t whose file size came closest."""
         lo, hi = _SEARCH_RANGE
-        best_t, best = None, None
+        best_t, best, best_error = lo, None, float("inf")
         for _ in range(_SEARCH_STEPS):
             t = (lo + hi) / 2
-            result = attempt(t)
-            if best is None or abs(result[1] - target_bpp) < abs(best[1] - target_bpp):
-                best_t, best = t, result
-            if abs(result[1] - target_bpp) <= 0.01 * target_bpp:
+            quantized, bpp = sized(t)
+            if abs(bpp - target_bpp) < best_error:
+                best_t, best, best_error = t, quantized, abs(bpp - target_bpp)
+            if best_error <= 0.01 * target_bpp:
                 break
-            if result[1] > target_bpp:
+            if bpp > target_bpp:
                 lo = t
             else:
                 hi = t
         return best_t, best
 
-    @torch.inference_mode()
-    def restore_tensor(self, dequantized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """`model.restore` on the runtime's fast path: the JPEG decode stays fp32 (exact pixels),
-        only the decoder network runs under autocast. Returns (decoded thumbnail, restored HR)."""
-        dequantized = dequantized.to(self.device)
-        decoded = jpeg_sim.coefficients_to_image(dequantized)
-        channels = jpeg_sim.coefficients_as_channels(dequantized)
-        with self.runtime.autocast(self.device):
-            restored = self._decoder(self.runtime.layout(channels), self.runtime.layout(decoded))
-        return decoded, restored.float()
+    def _run_decoder(self, channels: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
+        """The decoder network through this codec's engine and memory layout."""
+        return self._decoder(self.runtime.layout(channels), self.runtime.layout(decoded))
 
     @torch.inference_mode()
     def decode(self, source: Union[bytes, str, os.PathLike]) -> Image.Image:
@@ -224,16 +219,17 @@ class HyperThumbCodec:
                 f"this thumbnail was made by the {marker.encoder!r} model, not {self.name!r}")
         if marker.scale != self.scale:
             raise InvalidThumbnailError(f"thumbnail scale {marker.scale} does not match the model's {self.scale}")
-        tables = np.stack([parsed.luma_table, parsed.chroma_table, parsed.chroma_table])
-        dequantized = (torch.from_numpy(parsed.coefficients.astype(np.float32))
-                       * torch.from_numpy(tables.astype(np.float32))[:, None, None]).unsqueeze(0)
-        size = (dequantized.shape[2] * BLOCK_GRID, dequantized.shape[3] * BLOCK_GRID)
+        coefficients = torch.from_numpy(parsed.coefficients).unsqueeze(0)
+        luma, chroma = (torch.from_numpy(table.astype(np.int16)).reshape(1, 64).to(self.device)
+                        for table in (parsed.luma_table, parsed.chroma_table))
+        size = (coefficients.shape[2] * BLOCK_GRID, coefficients.shape[3] * BLOCK_GRID)
         restored = np.empty((marker.height, marker.width, 3), np.uint8)
 
         def run(windows: list[Window]) -> torch.Tensor:
-            blocks = torch.cat([dequantized[:, :, rows, cols] for rows, cols in
+            blocks = torch.cat([coefficients[:, :, rows, cols] for rows, cols in
                                 (window.slices(BLOCK_GRID) for window in windows)])
-            return self.restore_tensor(blocks)[1]
+            quantized = QuantizedThumbnail(blocks.to(self.device), luma, chroma)
+            return self.model.decompress(quantized, self.runtime.autocast_dtype, self._run_decoder)[1]
 
         tile = self._tile_for(size[0] * self.scale, size[1] * self.scale)
         run_tiled(run, size, restored, Fraction(self.scale), tile and tile // self.scale, self.halo // self.scale,

@@ -1,19 +1,26 @@
-"""The assembled HyperThumb model and its configuration.
+"""The assembled HyperThumb model: it owns the method, from the photo to the file's integers and back.
 
-    HR --encoder--> thumbnail --DCT--> coefficients --QPM(stats, rate t)--> tables
-       --quantize--> integers (the file) --dequantize--> coefficients + decoded thumbnail
-       --decoder--> restored HR
+    HR --encoder--> thumbnail --DCT--> coefficients, statistics            `make_thumbnail`, `analyze`
+       --QPM(statistics, rate t)--> tables --quantize--> integers + tables `quantize` (the file's content)
+       --dequantize--> coefficients --IDCT--> decoded thumbnail (what a viewer shows)
+       --decoder(coefficients, decoded thumbnail)--> restored HR           `decompress`
 
-`forward` is the training path (straight-through rounding, estimated bits); `codec.py` runs the
-same modules on real files. `from_pretrained` / `save_pretrained` read and write a checkpoint
-folder or Hub repository (`pretrained.py`).
+As in CompressAI, `forward` is the training path and `compress` / `decompress` the real one, built
+from the same pieces (`make_thumbnail`, `analyze`, the QPM, `synthesize`): in training the tables
+are real-valued and the rounding straight-through; at inference the tables are integers in 1..255,
+the rounding exact and the coefficients clamped to the baseline range. The encoder does not see the
+rate setting, so the work splits where the rate enters: `analyze` once per photo, `quantize` once
+per rate setting (the codec's bpp search). `codec.py` adds only what is about files, and runs the
+two networks through its engine and tiles (the `decoder` argument of `decompress`).
+`from_pretrained` / `save_pretrained` read and write a checkpoint folder or Hub repository
+(`pretrained.py`).
 """
 from __future__ import annotations
 
 import contextlib
 import math
 from dataclasses import asdict, dataclass, field
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -27,6 +34,7 @@ from .rate_model import CoefficientRateModel
 from .standard_tables import StandardTablePredictor
 
 BLOCK_GRID = 8  # JPEG block side in thumbnail pixels
+MAX_COEFFICIENT = 2047  # baseline JPEG, 8-bit samples
 
 
 @dataclass
@@ -66,6 +74,28 @@ class ForwardResult(NamedTuple):
     chroma_table: torch.Tensor
 
 
+class Analysis(NamedTuple):
+    """What encoding computes once per photo, whatever the rate setting."""
+
+    coefficients: torch.Tensor  # the thumbnail's DCT (N,3,h/8,w/8,8,8)
+    statistics: torch.Tensor  # what the QPM sees of them (N,192)
+
+
+class QuantizedThumbnail(NamedTuple):
+    """What a thumbnail file stores: quantized DCT coefficients and the tables that divided them.
+
+    From `quantize`: int16 coefficients within +-MAX_COEFFICIENT and int16 tables in 1..255, as
+    `jpeg_file` writes and reads them.
+    """
+
+    coefficients: torch.Tensor  # (N,3,bh,bw,8,8): Y, Cb, Cr
+    luma_table: torch.Tensor  # (N,64) natural order, or (1,64) shared by the batch
+    chroma_table: torch.Tensor
+
+
+DecoderNetwork = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (coefficient channels, decoded) -> HR
+
+
 class HyperThumbModel(nn.Module, HyperThumbHubMixin):
     config_class = HyperThumbConfig
 
@@ -83,36 +113,70 @@ class HyperThumbModel(nn.Module, HyperThumbHubMixin):
         lo, hi = math.log(self.config.lambda_min), math.log(self.config.lambda_max)
         return torch.exp(lo + (rate_t + 1) / 2 * (hi - lo))
 
-    def predict_tables(self, coefficients: torch.Tensor, rate_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.table_predictor(dct_statistics(coefficients), rate_t)
+    def make_thumbnail(self, hr: torch.Tensor, network_dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+        """HR (N,3,H,W) in [0,1], sides multiples of `hr_multiple` -> the thumbnail before JPEG, fp32."""
+        with _autocast(hr.device, network_dtype):
+            return self.encoder(hr).float()
 
-    def restore(self, dequantized: torch.Tensor,
-                network_dtype: Optional[torch.dtype] = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Dequantized coefficients (N,3,bh,bw,8,8) -> (decoded thumbnail, restored HR)."""
+    @staticmethod
+    def analyze(thumbnail: torch.Tensor) -> Analysis:
+        """Thumbnail -> its DCT coefficients and their statistics: the encoding the rate does not change."""
+        coefficients = jpeg_sim.image_to_coefficients(thumbnail)
+        return Analysis(coefficients, dct_statistics(coefficients))
+
+    def quantize(self, analysis: Analysis, rate_t: torch.Tensor) -> QuantizedThumbnail:
+        """The file's integers at rate settings `rate_t` (N,): integer tables, exact rounding."""
+        luma, chroma = (table.round().clamp(1, 255) for table in self.table_predictor(analysis.statistics, rate_t))
+        tables = jpeg_sim.component_tables(luma, chroma)
+        integers = jpeg_sim.quantize(analysis.coefficients, tables, differentiable=False)
+        integers.clamp_(-MAX_COEFFICIENT, MAX_COEFFICIENT)  # in place: no second copy of 19 MB on a 6K photo
+        return QuantizedThumbnail(*(x.to(torch.int16) for x in (integers, luma, chroma)))
+
+    def compress(self, hr: torch.Tensor, rate_t: torch.Tensor,
+                 network_dtype: Optional[torch.dtype] = None) -> QuantizedThumbnail:
+        """HR -> the file's integers: `quantize(analyze(make_thumbnail(hr)), rate_t)`."""
+        return self.quantize(self.analyze(self.make_thumbnail(hr, network_dtype)), rate_t)
+
+    @staticmethod
+    def dequantize(quantized: QuantizedThumbnail) -> torch.Tensor:
+        """The file's integers -> the coefficients a JPEG decoder sees, fp32."""
+        tables = jpeg_sim.component_tables(quantized.luma_table.float(), quantized.chroma_table.float())
+        return quantized.coefficients.float() * tables
+
+    def decompress(self, quantized: QuantizedThumbnail, network_dtype: Optional[torch.dtype] = None,
+                   decoder: Optional[DecoderNetwork] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The file's integers -> (decoded thumbnail, restored HR): `synthesize(dequantize(quantized))`."""
+        return self.synthesize(self.dequantize(quantized), network_dtype, decoder)
+
+    def synthesize(self, dequantized: torch.Tensor, network_dtype: Optional[torch.dtype] = None,
+                   decoder: Optional[DecoderNetwork] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dequantized coefficients -> (decoded thumbnail, restored HR).
+
+        The JPEG steps stay fp32 (exact pixels; bf16 cannot hold a coefficient to the nearest
+        integer); only the decoder network runs under `network_dtype` autocast, as `decoder` when
+        given (the codec's engine) or as this model's module.
+        """
         decoded = jpeg_sim.coefficients_to_image(dequantized)
         with _autocast(decoded.device, network_dtype):
-            restored = self.decoder(jpeg_sim.coefficients_as_channels(dequantized), decoded).float()
+            restored = (decoder or self.decoder)(jpeg_sim.coefficients_as_channels(dequantized), decoded).float()
         return decoded, restored
 
     def forward(self, hr: torch.Tensor, rate_t: torch.Tensor,
                 network_dtype: Optional[torch.dtype] = None) -> ForwardResult:
         """Training path: differentiable end to end (rounding by straight-through estimate).
 
-        `network_dtype` (e.g. bf16 on a GPU) runs the encoder and decoder networks under autocast;
-        the JPEG steps stay fp32, since bf16 cannot hold a DCT coefficient to the nearest integer.
+        `network_dtype` (e.g. bf16 on a GPU) runs the encoder and decoder networks under autocast.
         """
-        with _autocast(hr.device, network_dtype):
-            thumbnail = self.encoder(hr).float()
-        coefficients = jpeg_sim.image_to_coefficients(thumbnail)
-        luma, chroma = self.predict_tables(coefficients, rate_t)
+        thumbnail = self.make_thumbnail(hr, network_dtype)
+        coefficients, statistics = self.analyze(thumbnail)
+        luma, chroma = self.table_predictor(statistics, rate_t)
         tables = jpeg_sim.component_tables(luma, chroma)
         scaled = coefficients / tables
         # The rate gradient reaches the QPM's tables but not the encoder: the encoder is not told
         # the rate setting t, and averaged over t the rate term only taught it to blur the thumbnail
         # (thumbnail PSNR fell to 28 dB in 500 CPU steps). Rate is the tables' job.
         bits = self.rate_model(coefficients.detach() / tables)
-        dequantized = jpeg_sim.straight_through_round(scaled) * tables
-        decoded, restored = self.restore(dequantized, network_dtype)
+        decoded, restored = self.synthesize(jpeg_sim.straight_through_round(scaled) * tables, network_dtype)
         return ForwardResult(thumbnail, decoded, restored, bits, scaled, luma, chroma)
 
 

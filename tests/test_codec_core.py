@@ -16,6 +16,7 @@ from hyperthumb.codec import HyperThumbCodec
 from hyperthumb.image_io import to_tensor
 from hyperthumb.jpeg_file import find_marker, read_thumbnail
 from hyperthumb.resize import pad_to_multiple
+from hyperthumb.runtime import Runtime
 from tests.conftest import photo_like, small_model
 
 
@@ -65,6 +66,21 @@ def test_differentiable_jpeg_matches_the_real_decoder(small_codec, odd_photo):
     assert np.abs(ours - pillow).mean() < 1.0
     assert np.array_equal(jpeg_sim.quantize(coefficients, component, False)[0].numpy().astype(np.int16),
                           parsed.coefficients)
+
+
+def test_the_file_holds_what_the_model_compresses(odd_photo):
+    """The codec adds only the file: its integers are `model.compress`'s, its restoration `model.decompress`'s."""
+    codec = HyperThumbCodec(small_model("rdbunet", seed=2), name="rdbunet", runtime=Runtime())  # fp32 networks
+    thumb = codec.encode(odd_photo, target_bpp=None, rate_t=0.5)
+    parsed = read_thumbnail(thumb.jpeg)
+    with torch.no_grad():
+        quantized = codec.model.compress(pad_to_multiple(to_tensor(odd_photo), 32), torch.tensor([0.5]))
+        restored = codec.model.decompress(quantized)[1][0].permute(1, 2, 0).numpy()
+    assert np.array_equal(quantized.coefficients[0].numpy(), parsed.coefficients)
+    assert np.array_equal(quantized.luma_table.reshape(8, 8).numpy(), parsed.luma_table)
+    assert np.array_equal(quantized.chroma_table.reshape(8, 8).numpy(), parsed.chroma_table)
+    expected = np.rint(np.clip(restored[:odd_photo.height, :odd_photo.width], 0, 1) * 255)
+    assert np.array_equal(np.asarray(codec.decode(thumb.jpeg)), expected)
 
 
 def test_gradients_reach_encoder_from_hr_loss_and_qpm_from_rate():
