@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from hyperthumb.bench import bench_codec, format_table, fp32_reference, synthetic_photo
 
@@ -35,6 +36,7 @@ def test_bench_compares_with_torch_fp32_on_the_same_thumbnail(small_codec):
     assert abs(result.decode_db) < 0.05 and abs(result.round_trip_db) < 0.05
 
 
+@pytest.mark.cli
 def test_bench_command(tmp_path):
     done = subprocess.run([sys.executable, "-m", "hyperthumb", "bench", "--size", "128x96", "--repeats", "1",
                            "--encoders", "rdbunet", "--device", "cpu", "--engine", "torch"],

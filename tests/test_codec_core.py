@@ -115,6 +115,7 @@ def test_target_bpp_is_met_by_the_shipped_model():
         assert thumb.reached_target
 
 
+@pytest.mark.cli
 def test_cli_round_trip(tmp_path):
     source = tmp_path / "photo.png"
     photo_like(300, 200, seed=4).save(source)
