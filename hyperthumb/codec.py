@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .engines import ExportedNetwork, decoder_example, encoder_example, resolve_engine
+from .engines import ExportedNetwork, decoder_example, encoder_example, resolve_encoder_engine, resolve_engine
 from .errors import InvalidThumbnailError
 from .image_io import ImageSource, load_image, to_tensor
 from .jpeg_file import ThumbnailMarker, read_thumbnail, write_thumbnail
@@ -81,7 +81,8 @@ class HyperThumbCodec:
     `tile` is the largest HR tile side (a multiple of 32); photos of more than tile * tile pixels
     run in tiles, others whole. None never tiles. `engine` runs the encoder and decoder networks:
     "torch", "onnxruntime" or "openvino" (`engines.py`); None picks `engines.default_engine`, the
-    fastest installed one within 0.05 dB of torch fp32, or torch when a `runtime` is given. `runtime`
+    fastest installed one within 0.05 dB of torch fp32, for the decoder and torch for the encoder
+    (`engines.resolve_encoder_engine`), or torch for both when a `runtime` is given. `runtime`
     sets torch's precision, layout, compilation and tile batching (default: the measured best for
     the device). The exported engines choose their own precision unless a runtime without autocast
     asks for fp32, and use only its tile batching.
@@ -99,16 +100,22 @@ class HyperThumbCodec:
         self.name = name or model.config.encoder
         self.device = torch.device(device)
         self.tile, self.halo = tile, halo
-        self.engine = resolve_engine("torch" if engine is None and runtime else engine, self.device)
-        if self.engine == "torch":
-            self.runtime = runtime or Runtime.for_device(self.device)
-            self._encoder = self.runtime.prepare(self.model.encoder)
-            self._decoder = self.runtime.prepare(self.model.decoder)
-        else:
-            fp32 = runtime is not None and runtime.autocast_dtype is None
-            self.runtime = Runtime(batch=runtime.batch if runtime else 1)  # fp32 contiguous inputs
-            self._encoder = ExportedNetwork(self.model.encoder, self.engine, encoder_example(multiple), fp32=fp32)
-            self._decoder = ExportedNetwork(self.model.decoder, self.engine, decoder_example(), fp32=fp32)
+        requested = "torch" if engine is None and runtime else engine
+        self.engine = resolve_engine(requested, self.device)  # the decoder's, as reports name it
+        self.encoder_engine = resolve_encoder_engine(requested, self.device)
+        self.runtime, self._decoder = self._prepare(self.model.decoder, self.engine, runtime, decoder_example())
+        self._encoder_runtime, self._encoder = self._prepare(self.model.encoder, self.encoder_engine, runtime,
+                                                             encoder_example(multiple))
+
+    def _prepare(self, network: torch.nn.Module, engine: str, runtime: Optional[Runtime],
+                 example: tuple) -> tuple[Runtime, Callable]:
+        """(the runtime that feeds the network, the network on `engine`)."""
+        if engine == "torch":
+            runtime = runtime or Runtime.for_device(self.device)
+            return runtime, runtime.prepare(network)
+        fp32 = runtime is not None and runtime.autocast_dtype is None
+        exported = ExportedNetwork(network, engine, example, fp32=fp32)
+        return Runtime(batch=runtime.batch if runtime else 1), exported  # fp32 contiguous inputs
 
     @property
     def engine_precision(self) -> str:
@@ -131,7 +138,7 @@ class HyperThumbCodec:
     @torch.inference_mode()
     def encode_thumbnail_tensor(self, hr: torch.Tensor) -> torch.Tensor:
         """Padded HR (N,3,H,W) -> thumbnail (N,3,H/s,W/s) before JPEG, in fp32."""
-        return self._encoder(self.runtime.layout(hr.to(self.device))).float()
+        return self._encoder(self._encoder_runtime.layout(hr.to(self.device))).float()
 
     def _encode_pixels(self, photo: np.ndarray) -> torch.Tensor:
         """uint8 photo (H,W,3) -> thumbnail (1,3,h,w) of the padded photo, tile by tile."""
@@ -144,7 +151,7 @@ class HyperThumbCodec:
             return self.encode_thumbnail_tensor(torch.cat(crops))
 
         run_tiled(run, size, thumbnail, Fraction(1, self.scale), self._tile_for(*size), self.halo, multiple,
-                  self.runtime.batch)
+                  self._encoder_runtime.batch)
         return torch.from_numpy(thumbnail).permute(2, 0, 1).unsqueeze(0).contiguous().to(self.device)
 
     @torch.inference_mode()

@@ -111,3 +111,14 @@ def test_engine_choice_is_checked(monkeypatch):
     assert HyperThumbCodec(small_model(), runtime=Runtime()).engine == "torch"  # a runtime is torch's
     monkeypatch.setenv(engines.ENGINE_ENV, "torch")
     assert HyperThumbCodec(small_model()).engine == "torch"
+
+
+def test_the_automatic_choice_runs_the_encoder_with_torch(monkeypatch):
+    """Exported encoders are prepared anew for each photo size; a named engine still runs both."""
+    monkeypatch.setattr(engines, "engine_available", lambda engine: True)
+    codec = HyperThumbCodec(small_model())
+    assert (codec.encoder_engine, codec.engine) == ("torch", "openvino")
+    monkeypatch.setenv(engines.ENGINE_ENV, "onnxruntime")
+    assert engines.resolve_encoder_engine(None, torch.device("cpu")) == "onnxruntime"
+    monkeypatch.delenv(engines.ENGINE_ENV)
+    assert engines.resolve_encoder_engine("openvino", torch.device("cpu")) == "openvino"
