@@ -1,0 +1,61 @@
+"""Benchmark, not a test: how fast the decoder could get with fewer HR-branch blocks.
+
+    python tests/bench_decoder_depth.py [--size 6144x4096] [--threads 2]
+
+Times the decoder class (untrained weights: speed does not depend on them) at several `hr_blocks`,
+bf16 autocast and channels-last as the codec runs it, from the thumbnail and its coefficients to the
+HR tensor, against a plain bicubic upscale timed as `bench` times it (fp32, NCHW), which the decoder's output
+already contains. It answers how
+far the "decode within 3x of bicubic" goal is from this architecture, before anyone trains a variant.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hyperthumb.decoder import DecoderConfig, FrequencyAwareDecoder  # noqa: E402
+from hyperthumb.resize import bicubic_upscale  # noqa: E402
+
+SCALE = 4
+
+
+def seconds(run: Callable[[], object], repeats: int) -> float:
+    run()  # the first call allocates and picks kernels
+    started = time.perf_counter()
+    for _ in range(repeats):
+        run()
+    return (time.perf_counter() - started) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="6144x4096", help="HR width x height")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--blocks", type=int, nargs="+", default=[16, 4, 2, 1])
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    width, height = (int(side) // SCALE for side in args.size.split("x"))
+    plain_thumbnail = torch.rand(1, 3, height, width)
+    thumbnail = plain_thumbnail.contiguous(memory_format=torch.channels_last)
+    coefficients = torch.randn(1, 192, height // 8, width // 8).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        bicubic = seconds(lambda: bicubic_upscale(plain_thumbnail, SCALE), args.repeats)  # as `bench` times it
+        print(f"{args.size}, {args.threads} threads: bicubic x{SCALE} upscale {bicubic:.2f} s")
+        for blocks in args.blocks:
+            decoder = FrequencyAwareDecoder(DecoderConfig(hr_blocks=blocks), SCALE).eval()
+            decoder = decoder.to(memory_format=torch.channels_last)
+            with torch.autocast("cpu", torch.bfloat16):
+                decode = seconds(lambda: decoder(coefficients, thumbnail), args.repeats)
+            print(f"hr_blocks {blocks:2d}: {decode:.2f} s = {decode / bicubic:.1f}x the bicubic upscale")
+
+
+if __name__ == "__main__":
+    main()
