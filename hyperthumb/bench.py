@@ -82,7 +82,7 @@ class _PeakMemory:
             self.peak_bytes = max(self._samples) - self._base
 
 
-def _timed(fn: Callable[[], object], repeats: int, device: torch.device) -> tuple[float, int, object]:
+def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> tuple[float, int, object]:
     """(median seconds, peak memory bytes over all runs, last result)."""
     times, result = [], None
     with _PeakMemory(device) as memory:
@@ -134,12 +134,12 @@ def bench_codec(codec: HyperThumbCodec, photo: Image.Image, repeats: int, target
                 reference: Optional[Reference] = None) -> BenchResult:
     """Times `codec`; with a `reference`, decodes its thumbnail and compares HR PSNR with torch fp32."""
     device = codec.device
-    encode_s, encode_peak, thumb = _timed(lambda: codec.encode(photo, target_bpp=target_bpp), repeats, device)
+    encode_s, encode_peak, thumb = timed(lambda: codec.encode(photo, target_bpp=target_bpp), repeats, device)
     decoded = reference.thumbnail if reference else thumb
-    decode_s, decode_peak, restored = _timed(lambda: codec.decode(decoded.jpeg), repeats, device)
+    decode_s, decode_peak, restored = timed(lambda: codec.decode(decoded.jpeg), repeats, device)
     lr = to_tensor(decoded.image).to(device)
-    bicubic_s, _, _ = _timed(lambda: F.interpolate(lr, scale_factor=codec.scale, mode="bicubic"), repeats, device)
-    pillow_s, _, _ = _timed(lambda: Image.open(io.BytesIO(decoded.jpeg)).load(), repeats, device)
+    bicubic_s, _, _ = timed(lambda: F.interpolate(lr, scale_factor=codec.scale, mode="bicubic"), repeats, device)
+    pillow_s, _, _ = timed(lambda: Image.open(io.BytesIO(decoded.jpeg)).load(), repeats, device)
     decode_db = round_trip_db = None
     if reference:
         decode_db = psnr(restored, photo) - reference.psnr_hr

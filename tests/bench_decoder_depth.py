@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from hyperthumb.bench import timed  # noqa: E402
 from hyperthumb.decoder import DecoderConfig, FrequencyAwareDecoder  # noqa: E402
 from hyperthumb.resize import bicubic_upscale  # noqa: E402
 
@@ -27,11 +27,9 @@ SCALE = 4
 
 
 def seconds(run: Callable[[], object], repeats: int) -> float:
-    run()  # the first call allocates and picks kernels
-    started = time.perf_counter()
-    for _ in range(repeats):
-        run()
-    return (time.perf_counter() - started) / repeats
+    """Median seconds after a first call, which allocates and picks kernels."""
+    run()
+    return timed(run, repeats, torch.device("cpu"))[0]
 
 
 def main() -> None:
