@@ -19,7 +19,7 @@ from .codec import HyperThumbCodec, Thumbnail
 from .errors import (CheckpointNotFoundError, HyperThumbError, InvalidImageError,
                      InvalidThumbnailError)
 from .jpeg_file import find_marker
-from .registry import ENCODER_METHODS
+from .registry import ENCODER_METHODS, FAST_DECODER_OF, MARKER_OF_CHECKPOINT
 
 ENCODER_NAMES = ENCODER_METHODS
 
@@ -33,22 +33,30 @@ def default_device() -> str:
 
 @lru_cache(maxsize=8)
 def _cached_model(encoder: str, source: Optional[str], device: str) -> HyperThumbCodec:
-    return HyperThumbCodec(load_checkpoint(encoder, source, device), name=encoder, device=device)
+    return HyperThumbCodec(load_checkpoint(encoder, source, device), name=encoder, device=device,
+                           marker=MARKER_OF_CHECKPOINT.get(encoder))
 
 
 def load_model(encoder: str, source: Optional[Union[str, os.PathLike]] = None,
                device: Optional[str] = None) -> HyperThumbCodec:
-    """The codec for `encoder` ("rdbunet", "transformer" or "bicubic-sr"), loaded once per process."""
+    """The codec for checkpoint `encoder` ("rdbunet", "transformer", "bicubic-sr", or the fast decoders
+    "rdbunet-fast", "transformer-fast"), loaded once per process."""
     return _cached_model(encoder, None if source is None else str(source), device or default_device())
 
 
 def decode(source: Union[bytes, str, os.PathLike], device: Optional[str] = None,
-           weights: Optional[Union[str, os.PathLike]] = None) -> Image.Image:
+           weights: Optional[Union[str, os.PathLike]] = None, fast: bool = False) -> Image.Image:
     """Restores the HR photo from a HyperThumb JPEG, using the model its marker names (found as
-    `load_model` finds it, or in the checkpoint folder `weights`)."""
+    `load_model` finds it, or in the checkpoint folder `weights`), or with `fast` that model's fast
+    decoder."""
     from .codec import read_thumbnail_bytes
 
     jpeg = read_thumbnail_bytes(source)
     if not jpeg:
         raise InvalidThumbnailError("the thumbnail file is empty")
-    return load_model(find_marker(jpeg).encoder, source=weights, device=device).decode(jpeg)
+    name = find_marker(jpeg).encoder
+    if fast:
+        if name not in FAST_DECODER_OF:
+            raise InvalidThumbnailError(f"the {name!r} model has no fast decoder")
+        name = FAST_DECODER_OF[name]
+    return load_model(name, source=weights, device=device).decode(jpeg)

@@ -23,7 +23,7 @@ def _encode(args: argparse.Namespace) -> None:
 def _decode(args: argparse.Namespace) -> None:
     from . import decode
 
-    photo = decode(args.input, device=args.device, weights=args.weights)
+    photo = decode(args.input, device=args.device, weights=args.weights, fast=args.fast)
     photo.save(args.output)
     print(f"{args.output}: {photo.size[0]}x{photo.size[1]}")
 
@@ -52,6 +52,7 @@ def _train(args: argparse.Namespace) -> None:
                            thumbnail_floor_weight=args.thumbnail_floor_weight,
                            rate_t_min=args.rate_t_min, rate_t_max=args.rate_t_max, lr_decay=args.lr_decay,
                            val_every=args.val_every, val_rate_t=args.val_rate_t, device=args.device, bf16=args.bf16,
+                           init_from=args.init_from, hr_blocks=args.hr_blocks, decoder_only=args.decoder_only,
                            command="python -m hyperthumb " + " ".join(map(shlex.quote, sys.argv[1:])))
     print(f"checkpoint in {train(options)}")
 
@@ -157,7 +158,7 @@ def _study(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .engines import ENGINES
-    from .registry import ARCHITECTURES, ENCODER_METHODS, METHODS, PRESETS
+    from .registry import ARCHITECTURES, ENCODER_METHODS, FAST_DECODER_OF, METHODS, PRESETS
     from .study import CROP_SIDE, STUDY_METHODS
     from .train import TrainOptions
 
@@ -178,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--weights", help="checkpoint folder of the model the thumbnail names "
                                      "(default: weights/<name>, then the Hub)")
+    p.add_argument("--fast", action="store_true",
+                   help="restore with the model's fast decoder (weights/<name>-fast): quicker, a little less faithful")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_decode)
 
@@ -215,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rate setting of the validation encodes")
     p.add_argument("--device", default=None)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast of the networks (for GPUs)")
+    p.add_argument("--init-from", help="a new run starts from this checkpoint folder")
+    p.add_argument("--hr-blocks", type=int, help="decoder HR-branch blocks of a new run (default: as initialised)")
+    p.add_argument("--decoder-only", action="store_true",
+                   help="train the decoder alone, encoder and QPM frozen (a fast decoder for the same thumbnails)")
     p.set_defaults(run=_train)
 
     p = commands.add_parser("lpips-weights", help="provision LPIPS AlexNet weights for offline use")
@@ -224,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("bench", help="encode/decode speed and peak memory against bicubic and Pillow floors")
     p.add_argument("--size", type=_size, default=(6144, 4096), help="WIDTHxHEIGHT (default 6144x4096)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when present")
-    p.add_argument("--encoders", nargs="+", default=list(ENCODER_METHODS), choices=ENCODER_METHODS)
+    benched = [*ENCODER_METHODS, *FAST_DECODER_OF.values()]
+    p.add_argument("--encoders", nargs="+", default=benched, choices=benched,
+                   help="checkpoints to time (default: both encoders, each with its full and its fast decoder)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--bpp", type=float, default=0.3)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")

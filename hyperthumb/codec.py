@@ -85,12 +85,13 @@ class HyperThumbCodec:
     (`engines.resolve_encoder_engine`), or torch for both when a `runtime` is given. `runtime`
     sets torch's precision, layout, compilation and tile batching (default: the measured best for
     the device). The exported engines choose their own precision unless a runtime without autocast
-    asks for fp32, and use only its tile batching.
+    asks for fp32, and use only its tile batching. `marker` is the model name its thumbnails carry
+    and the one it accepts (default `name`): a fast decoder's is its encoder's checkpoint.
     """
 
     def __init__(self, model: HyperThumbModel, name: Optional[str] = None, device: Union[str, torch.device] = "cpu",
                  tile: Optional[int] = DEFAULT_TILE, halo: int = DEFAULT_HALO, runtime: Optional[Runtime] = None,
-                 engine: Optional[str] = None):
+                 engine: Optional[str] = None, marker: Optional[str] = None):
         multiple = model.config.hr_multiple
         if tile is not None and (tile % multiple or tile < 4 * halo):
             raise ValueError(f"tile {tile} must be a multiple of {multiple} and at least {4 * halo}")
@@ -98,6 +99,7 @@ class HyperThumbCodec:
             raise ValueError(f"halo {halo} must be a multiple of {multiple}")
         self.model = model.eval().to(device)
         self.name = name or model.config.encoder
+        self.marker = marker or self.name
         self.device = torch.device(device)
         self.tile, self.halo = tile, halo
         requested = "torch" if engine is None and runtime else engine
@@ -168,7 +170,7 @@ class HyperThumbCodec:
         del photo
         if progress:
             progress(0.5)
-        marker = ThumbnailMarker(self.name, self.scale, width, height)
+        marker = ThumbnailMarker(self.marker, self.scale, width, height)
 
         def quantize(t: float) -> QuantizedThumbnail:
             return self.model.quantize(analysis, torch.tensor([t], device=self.device))
@@ -221,9 +223,9 @@ class HyperThumbCodec:
         """HyperThumb JPEG (bytes or path) -> the restored HR photo at its original size."""
         parsed = read_thumbnail(read_thumbnail_bytes(source))
         marker = parsed.marker
-        if marker.encoder != self.name:
+        if marker.encoder != self.marker:
             raise InvalidThumbnailError(
-                f"this thumbnail was made by the {marker.encoder!r} model, not {self.name!r}")
+                f"this thumbnail was made by the {marker.encoder!r} model, not {self.marker!r}")
         if marker.scale != self.scale:
             raise InvalidThumbnailError(f"thumbnail scale {marker.scale} does not match the model's {self.scale}")
         coefficients = torch.from_numpy(parsed.coefficients).unsqueeze(0)

@@ -39,7 +39,8 @@ ENGINES = ("torch", "onnxruntime", "openvino")
 ENGINE_ENV = "HYPERTHUMB_ENGINE"
 # What each engine needs installed: ONNX Runtime's export is torch.onnx's, which needs onnx and onnxscript.
 _PACKAGES = {"torch": (), "onnxruntime": ("onnxruntime", "onnx", "onnxscript"), "openvino": ("openvino",)}
-_FORMAT_VERSION = b"hyperthumb-export-1"  # bump when the export itself changes
+# Bump when the export or a network's forward changes (2: the decoder adds its bicubic as phases).
+_FORMAT_VERSION = b"hyperthumb-export-2"
 
 # The order the default tries engines in, fastest first, from `python -m hyperthumb bench` on the
 # development machine (see `default_engine`).

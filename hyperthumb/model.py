@@ -108,6 +108,15 @@ class HyperThumbModel(nn.Module, HyperThumbHubMixin):
         self.rate_model = CoefficientRateModel()
         self.decoder = FrequencyAwareDecoder(config.decoder, config.scale)
 
+    def with_decoder(self, config: DecoderConfig) -> "HyperThumbModel":
+        """A copy with a decoder of `config`: everything else as trained, the decoder's layers that
+        keep their name and shape (a shallower decoder keeps the first blocks) copied, the rest new."""
+        model = HyperThumbModel(HyperThumbConfig.from_dict({**self.config.to_dict(), "decoder": asdict(config)}))
+        new_state = model.state_dict()
+        model.load_state_dict({name: value for name, value in self.state_dict().items()
+                               if name in new_state and new_state[name].shape == value.shape}, strict=False)
+        return model
+
     def rate_lambda(self, rate_t: torch.Tensor) -> torch.Tensor:
         """Rate setting t -> the rate weight of the loss: lambda_min at t = -1, lambda_max at t = 1, log-linear."""
         lo, hi = math.log(self.config.lambda_min), math.log(self.config.lambda_max)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -78,7 +79,12 @@ def _evaluation_section(summary: Path, method: str) -> list[str]:
     return lines
 
 
-def _about(name: str, encoder: str) -> str:
+def _about(name: str, encoder: str, decoder_only: bool) -> str:
+    if decoder_only:
+        return (f"`{name}` is a fast decoder for HyperThumb's `{encoder}` checkpoint: the same encoder, quantisation "
+                "table predictor and rate model, so it writes the very same thumbnail files and reads that "
+                f"checkpoint's, with a decoder of fewer blocks trained alone against them. It restores faster and "
+                "a little less faithfully (HyperThumbnail, Qi et al., CVPR 2023, arXiv 2304.01064).")
     if encoder == "bicubic":
         return (f"`{name}` is the `bicubic-jpeg-sr` baseline of HyperThumb: a bicubic 4x thumbnail stored as a JPEG "
                 "with the standard tables, restored by HyperThumb's decoder trained on such files. It has no "
@@ -118,7 +124,15 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
     size = {"paper": "the paper's full-size configuration (`--preset paper`)",
             "cpu": "a reduced configuration for a CPU (`--preset cpu`; the paper's size is `--preset paper`)"
             }.get(args.preset if args else None, "a configuration whose preset was not recorded")
-    recipe = (f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g} (encoder "
+    decoder_only = bool(args and getattr(args, "decoder_only", False))
+    start = state.get("initialised_from")
+    origin = (f" from `{start['checkpoint']}`" + (f" at step {start['step']:,}" if start.get("step") else "")
+              if start else "")
+    recipe = (f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g} (schedule "
+              f"`{args.lr_decay}` over each run) on the decoder alone, HR L1 loss; the encoder, tables and rate model "
+              f"frozen{origin}; rate setting t drawn per batch from [{args.rate_t_min:g}, {args.rate_t_max:g}]"
+              if decoder_only else
+              f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g} (encoder "
               f"{args.lr * args.encoder_lr_scale:g}, schedule `{args.lr_decay}` over each run); loss HR L1 + "
               f"{args.thumbnail_weight:g} x thumbnail MSE against bicubic (the paper: 0.6)"
               + (f" + {args.thumbnail_floor_weight:g} x the encoder thumbnail's MSE beyond a {args.thumbnail_floor_db:g} dB "
@@ -126,23 +140,27 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
               + f" + rate weight x estimated bpp (its gradient trains the tables, not the encoder), with the rate "
               f"setting t drawn per batch from [{args.rate_t_min:g}, {args.rate_t_max:g}]"
               if args else "batches and loss weights not recorded")
-    lines = ["", f"# HyperThumb `{name}`", "", _about(name, config.encoder), "",
+    lines = ["", f"# HyperThumb `{name}`", "", _about(name, config.encoder, decoder_only), "",
              "```python", "import hyperthumb",
              f"codec = hyperthumb.load_model({name!r})  # or set HYPERTHUMB_HUB_REPO=<this repo>",
-             "thumb = codec.encode('photo.jpg', target_bpp=0.3)", "photo = hyperthumb.decode(thumb.jpeg)", "```", "",
+             "thumb = codec.encode('photo.jpg', target_bpp=0.3)",
+             f"photo = hyperthumb.decode(thumb.jpeg{', fast=True' if decoder_only else ''})", "```", "",
              "The network alone: `hyperthumb.model.HyperThumbModel.from_pretrained(<this folder>)`, or "
              f"`from_pretrained(<this repo>, subfolder={name!r}, revision=...)` from the Hub.", "",
-             f"Encoder options: `{json.dumps(config.encoder_options)}`. Parameters: "
+             f"Encoder options: `{json.dumps(config.encoder_options)}`; decoder: "
+             f"`{json.dumps(dataclasses.asdict(config.decoder))}`. Parameters: "
              + ", ".join(f"{part} {count / 1e6:.3f} M" for part, count in counts.items()) + ".", "",
              "## Honest scope", "",
-             f"This is {size}, trained for {steps:,} steps ({_duration(seconds)} of training) on {machine}: far "
+             f"This is {size}, trained for {steps:,} steps{' of the decoder alone' + origin if decoder_only else ''} "
+             f"({_duration(seconds)} of training) on {machine}: far "
              f"shorter than the paper's {PAPER_STEPS:,} steps of batch 16 on 256x256 patches on a GPU. Expect it "
              "to trail the paper's figures.", "",
              "## Training data", "",
              *_data_lines("training", args.data if args else None),
              *_data_lines("validation", args.val if args else None), "",
              "## Training", "",
-             f"- steps: {steps:,}; wall time: {_duration(seconds)} ({seconds:.0f} s of training steps)",
+             f"- steps: {steps:,}" + (" of the decoder alone" + origin if decoder_only else "")
+             + f"; wall time: {_duration(seconds)} ({seconds:.0f} s of training steps)",
              f"- machine: {machine}",
              f"- last run: {recipe}, so one checkpoint covers the whole bpp range",
              "- exact command(s), one per run (later runs resume; flags spelled out where a default has changed "

@@ -4,6 +4,9 @@ The command line's choices, `evaluate`, the charts, the app and training all rea
 adding a method is one entry here (plus its code), never a hunt for lists.
 
 - `rdbunet`, `transformer`: HyperThumb with a learned encoder and the QPM's tables.
+- `rdbunet-fast`, `transformer-fast`: the same encoder, QPM and thumbnail files, restored by a
+  one-block decoder trained alone against them (`train --init-from weights/<encoder> --decoder-only
+  --hr-blocks 1`): a file of either decodes with both; the fast one trades quality for speed.
 - `bicubic-jpeg-sr`: a bicubic thumbnail with standard IJG tables, restored by our decoder trained
   on such files (its checkpoint folder is `bicubic-sr`, its encoder architecture `bicubic`).
 - `bicubic-jpeg`: the plain baseline, no learning; the reference of every Bjontegaard delta.
@@ -28,6 +31,9 @@ class Method:
     encoder: Optional[str] = None  # architecture in hyperthumb.encoders
     # Encoder options per preset: the paper's size (for a GPU) and a reduced one for a 2-core CPU.
     presets: dict = field(default_factory=dict)
+    # A fast decoder's: the checkpoint whose encoder it shares, whose thumbnails (marker name) it
+    # writes and reads.
+    fast_decoder_for: Optional[str] = None
 
     @property
     def dashed(self) -> bool:
@@ -41,6 +47,10 @@ METHODS: dict[str, Method] = {method.name: method for method in (
     Method("transformer", "Transformer", "#d62728", LEARNED, "transformer", "transformer", {
         "paper": {"features": 64, "embed_dim": 128, "depth": 8, "heads": 4},
         "cpu": {"features": 32, "embed_dim": 64, "depth": 4, "heads": 2}}),
+    Method("rdbunet-fast", "RDBUnet, fast decoder", "#aec7e8", LEARNED, "rdbunet-fast", "rdbunet",
+           fast_decoder_for="rdbunet"),
+    Method("transformer-fast", "Transformer, fast decoder", "#ff9896", LEARNED, "transformer-fast", "transformer",
+           fast_decoder_for="transformer"),
     Method("bicubic-jpeg-sr", "bicubic JPEG + our decoder", "#2ca02c", LEARNED, "bicubic-sr", "bicubic",
            {"paper": {}, "cpu": {}}),
     Method("bicubic-jpeg", "bicubic JPEG", "#7f7f7f", BASELINE_KIND),
@@ -51,17 +61,23 @@ METHODS: dict[str, Method] = {method.name: method for method in (
 BASELINE = "bicubic-jpeg"
 PRESETS = ("cpu", "paper")
 # The two encoders the product compares (the app's choices, `encode --encoder`).
-ENCODER_METHODS = tuple(m.name for m in METHODS.values() if m.kind == LEARNED and m.encoder != "bicubic")
+ENCODER_METHODS = tuple(m.name for m in METHODS.values()
+                        if m.kind == LEARNED and m.encoder != "bicubic" and not m.fast_decoder_for)
+FAST_DECODER_OF = {m.fast_decoder_for: m.checkpoint for m in METHODS.values() if m.fast_decoder_for}
 REFERENCE_METHODS = tuple(m.name for m in METHODS.values() if m.kind == REFERENCE)
 CHECKPOINT_OF_METHOD = {m.name: m.checkpoint for m in METHODS.values() if m.checkpoint}
 CHECKPOINTS = tuple(CHECKPOINT_OF_METHOD.values())
 ENCODER_OF_CHECKPOINT = {m.checkpoint: m.encoder for m in METHODS.values() if m.checkpoint}
+# The name a checkpoint's thumbnails carry in their marker, and which it accepts.
+MARKER_OF_CHECKPOINT = {m.checkpoint: m.fast_decoder_for or m.checkpoint for m in METHODS.values() if m.checkpoint}
+# The checkpoints trained whole (encoder, QPM and decoder); the fast decoders follow their encoder's.
+WHOLE_CHECKPOINTS = tuple(c for c in CHECKPOINTS if c not in FAST_DECODER_OF.values())
 ARCHITECTURES = tuple(dict.fromkeys(m.encoder for m in METHODS.values() if m.encoder))
 
 
 def encoder_options(encoder: str, preset: str) -> dict:
     """The encoder options of architecture `encoder` at `preset`."""
     for method in METHODS.values():
-        if method.encoder == encoder:
+        if method.encoder == encoder and method.presets:
             return dict(method.presets[preset])
     raise ValueError(f"unknown encoder {encoder!r}; choose one of {ARCHITECTURES}")

@@ -1,4 +1,4 @@
-"""Bicubic resampling used as the reference thumbnail and as the residual path of the networks."""
+"""Bicubic resampling of the reference thumbnail, and the edge padding of HR inputs."""
 from __future__ import annotations
 
 import torch
@@ -10,10 +10,6 @@ def bicubic_downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
     h, w = hr.shape[-2:]
     return F.interpolate(hr, size=(h // scale, w // scale), mode="bicubic", antialias=True,
                          align_corners=False).clamp(0, 1)
-
-
-def bicubic_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:
-    return F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False)
 
 
 def pad_to_multiple(hr: torch.Tensor, multiple: int) -> torch.Tensor:

@@ -13,7 +13,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -71,6 +71,12 @@ class TrainOptions:
     device: Optional[str] = None
     # bf16 autocast of the encoder and decoder networks (the JPEG steps stay fp32): for GPUs.
     bf16: bool = False
+    # A new run may start from a trained checkpoint, with a decoder of `hr_blocks` HR-branch blocks
+    # (the first blocks copied). `decoder_only` trains the decoder alone against the frozen encoder
+    # and QPM: the fast decoder, which reads the very same thumbnails as the checkpoint it came from.
+    init_from: Optional[str] = None
+    hr_blocks: Optional[int] = None
+    decoder_only: bool = False
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -161,6 +167,20 @@ def learning_rate_factor(schedule: str, progress: float) -> float:
     raise ValueError(f"unknown learning-rate schedule {schedule!r} (use 'cosine' or 'none')")
 
 
+def _initial_model(options: TrainOptions) -> HyperThumbModel:
+    """The model a new run starts from: `init_from`'s weights, or new ones."""
+    if options.init_from:
+        model = HyperThumbModel.from_pretrained(options.init_from)
+        if model.config.encoder != options.encoder:
+            raise ValueError(f"{options.init_from} holds a {model.config.encoder!r} model, not {options.encoder!r}")
+    else:
+        model = HyperThumbModel(HyperThumbConfig(
+            encoder=options.encoder, encoder_options=encoder_options(options.encoder, options.preset)))
+    if options.hr_blocks is not None:
+        model = model.with_decoder(replace(model.config.decoder, hr_blocks=options.hr_blocks))
+    return model
+
+
 def train(options: TrainOptions) -> Path:
     """Trains (or resumes) a model in `options.out`; returns that folder."""
     if options.steps is None and options.minutes is None:
@@ -175,19 +195,28 @@ def train(options: TrainOptions) -> Path:
         model = HyperThumbModel.from_pretrained(out)
         state = json.loads(state_path.read_text())
     else:
-        model = HyperThumbModel(HyperThumbConfig(
-            encoder=options.encoder, encoder_options=encoder_options(options.encoder, options.preset)))
+        model = _initial_model(options)
         state = {"step": 0, "seconds": 0.0, "commands": []}
+        if options.init_from:
+            start = Path(options.init_from) / STATE_NAME
+            state["initialised_from"] = {"checkpoint": options.init_from,
+                                         "step": json.loads(start.read_text())["step"] if start.is_file() else None}
     state.setdefault("runs", [])
     model.to(device).train()
-    rate_params = list(model.rate_model.parameters())
-    encoder_params = list(model.encoder.parameters())
-    other_params = [p for n, p in model.named_parameters() if not n.startswith(("rate_model.", "encoder."))]
-    main_params = encoder_params + other_params
-    optimizers = {"main": torch.optim.Adam([{"params": other_params},
-                                            {"params": encoder_params, "lr": options.lr * options.encoder_lr_scale}],
-                                           lr=options.lr),
-                  "rate": torch.optim.Adam(rate_params, lr=options.rate_lr)}
+    if options.decoder_only:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith("decoder."))
+        main_params = list(model.decoder.parameters())
+        optimizers = {"main": torch.optim.Adam(main_params, lr=options.lr)}
+    else:
+        rate_params = list(model.rate_model.parameters())
+        encoder_params = list(model.encoder.parameters())
+        other_params = [p for n, p in model.named_parameters() if not n.startswith(("rate_model.", "encoder."))]
+        main_params = encoder_params + other_params
+        optimizers = {"main": torch.optim.Adam([{"params": other_params},
+                                                {"params": encoder_params,
+                                                 "lr": options.lr * options.encoder_lr_scale}], lr=options.lr),
+                      "rate": torch.optim.Adam(rate_params, lr=options.rate_lr)}
     if resumed and (out / OPTIMIZER_NAME).exists():
         _load_optimizer(optimizers, out / OPTIMIZER_NAME)
     sampler = PatchSampler(options.data, options.patch, seed=options.seed + state["step"], device=device)
@@ -239,9 +268,10 @@ def train(options: TrainOptions) -> Path:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(main_params, options.grad_clip)
         optimizers["main"].step()
-        optimizers["rate"].zero_grad(set_to_none=True)
-        (fit_loss + model.rate_model.auxiliary_loss()).backward()
-        optimizers["rate"].step()
+        if "rate" in optimizers:
+            optimizers["rate"].zero_grad(set_to_none=True)
+            (fit_loss + model.rate_model.auxiliary_loss()).backward()
+            optimizers["rate"].step()
         state["step"] += 1
         state["seconds"] += time.perf_counter() - started
         bar.update(1)

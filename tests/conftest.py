@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -11,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from hyperthumb.codec import HyperThumbCodec
 from hyperthumb.model import HyperThumbConfig, HyperThumbModel
-from hyperthumb.registry import ENCODER_OF_CHECKPOINT
+from hyperthumb.registry import ENCODER_OF_CHECKPOINT, FAST_DECODER_OF, MARKER_OF_CHECKPOINT
 
 # Test tensors are small: one thread beats two, and does not fight the training runs for the cores.
 torch.set_num_threads(1)
@@ -51,6 +52,14 @@ def small_model(encoder: str = "rdbunet", seed: int = 0) -> HyperThumbModel:
     return HyperThumbModel(HyperThumbConfig(encoder=encoder, encoder_options=SMALL_ENCODERS.get(encoder, {})))
 
 
+def small_checkpoint_model(checkpoint: str) -> HyperThumbModel:
+    """A small random-weight stand-in for a shipped checkpoint (a fast decoder's has one HR block)."""
+    model = small_model(ENCODER_OF_CHECKPOINT[checkpoint])
+    if checkpoint in FAST_DECODER_OF.values():
+        model = model.with_decoder(replace(model.config.decoder, hr_blocks=1))
+    return model
+
+
 @pytest.fixture(scope="session")
 def small_codec() -> HyperThumbCodec:
     return HyperThumbCodec(small_model("rdbunet"), name="rdbunet")
@@ -60,4 +69,5 @@ def small_codec() -> HyperThumbCodec:
 def small_cached_model(checkpoint: str, source, device: str) -> HyperThumbCodec:
     """Stands in for `hyperthumb._cached_model`: a small random-weight codec per checkpoint name,
     for tests of what runs the models (app, study pool), not of the trained weights."""
-    return HyperThumbCodec(small_model(ENCODER_OF_CHECKPOINT[checkpoint]), name=checkpoint, device=device)
+    return HyperThumbCodec(small_checkpoint_model(checkpoint), name=checkpoint, device=device,
+                           marker=MARKER_OF_CHECKPOINT[checkpoint])

@@ -167,6 +167,9 @@ def test_decode_tab_restores_a_downloaded_thumbnail_and_names_the_model(client, 
     shown, download, note = client.predict(handle_file(thumbnail), api_name="/decode")
     assert Image.open(download).size == (WIDTH, HEIGHT)
     assert f"{WIDTH}x{HEIGHT}" in note and "with transformer (checkpoint" in note
+    shown_fast, download_fast, note_fast = client.predict(handle_file(thumbnail), True, api_name="/decode")
+    assert Image.open(download_fast).size == (WIDTH, HEIGHT) and "with transformer-fast (checkpoint" in note_fast
+    assert download_fast.endswith("_restored_fast.png") and download.endswith("_restored.png")
 
 
 def test_decode_tab_refuses_a_plain_jpeg(client, served):

@@ -13,16 +13,16 @@ from hyperthumb import checkpoint
 from hyperthumb.bjontegaard import NO_OVERLAP
 from hyperthumb.evaluate import RESULT_COLUMNS, SUMMARY_COLUMNS, evaluate, format_summary
 from hyperthumb.methods import METHODS, REFERENCE_FORMATS, measure, run_method
-from hyperthumb.registry import BASELINE, REFERENCE_METHODS
-from tests.conftest import photo_like, small_model
+from hyperthumb.registry import BASELINE, CHECKPOINTS, REFERENCE_METHODS
+from tests.conftest import photo_like, small_checkpoint_model
 
 
 @pytest.fixture
 def small_embedded_weights(tmp_path: Path, monkeypatch) -> None:
     """Small random-weight checkpoints as the embedded default: fast, and independent of weights/."""
     folder = tmp_path / "weights"
-    for name, encoder in (("rdbunet", "rdbunet"), ("transformer", "transformer"), ("bicubic-sr", "bicubic")):
-        small_model(encoder).save_pretrained(folder / name)
+    for name in CHECKPOINTS:
+        small_checkpoint_model(name).save_pretrained(folder / name)
     monkeypatch.setattr(checkpoint, "EMBEDDED_WEIGHTS", folder)
     hyperthumb._cached_model.cache_clear()
     yield

@@ -1,0 +1,114 @@
+"""The fast decoders and the decoder's output path.
+
+- Every decoder adds its bicubic upscale as phases before the pixel shuffle: exactly the upscale.
+- A fast decoder is trained alone (`train --decoder-only --hr-blocks 1`) against a frozen encoder
+  and QPM, so the shipped fast checkpoints share every non-decoder weight with their encoder's
+  checkpoint, write the very same files, and read each other's.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import hyperthumb
+from hyperthumb.checkpoint import load_checkpoint
+from hyperthumb.decoder import BicubicPhases
+from hyperthumb.errors import InvalidThumbnailError
+from hyperthumb.metrics import psnr
+from hyperthumb.model import HyperThumbModel
+from hyperthumb.registry import ENCODER_METHODS, FAST_DECODER_OF
+from hyperthumb.train import TrainOptions, train
+from tests.conftest import photo_like, small_model
+from tests.golden import centre_crop
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("size", [(1, 1), (2, 5), (13, 7)])
+def test_bicubic_phases_are_the_bicubic_upscale(scale, size):
+    x = torch.rand(2, 3, *size)
+    expected = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    assert torch.allclose(F.pixel_shuffle(BicubicPhases(scale)(x), scale), expected, atol=1e-5)
+
+
+def test_bicubic_phases_stay_fp32_under_autocast():
+    x = torch.rand(1, 3, 16, 16)
+    with torch.autocast("cpu", torch.bfloat16):
+        phases = BicubicPhases(4)(x)
+    assert phases.dtype == torch.float32
+    assert torch.allclose(phases, BicubicPhases(4)(x))
+
+
+def test_shallower_decoder_keeps_the_first_blocks_and_everything_else():
+    model = small_model("rdbunet")
+    fast = model.with_decoder(replace(model.config.decoder, hr_blocks=1))
+    assert fast.config.decoder.hr_blocks == 1 and len(fast.decoder.hr_branch) == 2
+    state = model.state_dict()
+    for name, value in fast.state_dict().items():
+        assert torch.equal(value, state[name]), name  # the first block and every other layer copied
+
+
+@pytest.mark.training
+def test_decoder_only_training_moves_the_decoder_alone(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for seed in range(2):
+        photo_like(160, 128, seed=seed).save(photos / f"{seed}.png")
+    small_model("transformer").save_pretrained(tmp_path / "start")
+    out = train(TrainOptions(encoder="transformer", data=[str(photos)], out=str(tmp_path / "fast"), steps=3,
+                             batch=2, patch=64, val_every=1000, init_from=str(tmp_path / "start"), hr_blocks=1,
+                             decoder_only=True))
+    start, fast = HyperThumbModel.from_pretrained(tmp_path / "start"), HyperThumbModel.from_pretrained(out)
+    assert fast.config.decoder.hr_blocks == 1
+    start_state = start.state_dict()
+    moved = {name for name, value in fast.state_dict().items()
+             if name not in start_state or not torch.equal(value, start_state[name])}
+    assert moved and all(name.startswith("decoder.") for name in moved)
+    with pytest.raises(ValueError, match="not 'rdbunet'"):
+        train(TrainOptions(encoder="rdbunet", data=[str(photos)], out=str(tmp_path / "wrong"), steps=1,
+                           init_from=str(tmp_path / "start")))
+
+
+@pytest.mark.parametrize("encoder", ENCODER_METHODS)
+def test_shipped_fast_decoder_shares_its_encoders_weights(encoder):
+    """Retraining an encoder without its fast decoder would break the fast decoding of its files."""
+    full, fast = load_checkpoint(encoder).state_dict(), load_checkpoint(FAST_DECODER_OF[encoder]).state_dict()
+    shared = [name for name in full if not name.startswith("decoder.")]
+    assert shared and all(torch.equal(full[name], fast[name]) for name in shared)
+    assert load_checkpoint(FAST_DECODER_OF[encoder]).config.decoder.hr_blocks < \
+        load_checkpoint(encoder).config.decoder.hr_blocks
+
+
+def test_fast_and_full_decoders_read_the_same_files():
+    photo = centre_crop(256)
+    full, fast = hyperthumb.load_model("rdbunet"), hyperthumb.load_model("rdbunet-fast")
+    thumbnail = full.encode(photo, target_bpp=0.3)
+    assert fast.encode(photo, target_bpp=0.3).jpeg == thumbnail.jpeg
+    restored = fast.decode(thumbnail.jpeg)
+    assert np.array_equal(np.asarray(hyperthumb.decode(thumbnail.jpeg, fast=True)), np.asarray(restored))
+    upscaled = thumbnail.image.resize(photo.size, Image.BICUBIC)
+    assert psnr(restored, photo) > psnr(upscaled, photo)
+    assert psnr(full.decode(thumbnail.jpeg), photo) > psnr(upscaled, photo)
+
+
+def test_baseline_without_a_fast_decoder_says_so():
+    thumbnail = hyperthumb.load_model("bicubic-sr").encode(photo_like(64, 64), target_bpp=0.5)
+    with pytest.raises(InvalidThumbnailError, match="no fast decoder"):
+        hyperthumb.decode(thumbnail.jpeg, fast=True)
+
+
+@pytest.mark.cli
+def test_cli_decodes_with_the_fast_decoder(tmp_path):
+    photo = photo_like(128, 96, seed=5)
+    (tmp_path / "thumb.jpg").write_bytes(hyperthumb.load_model("transformer").encode(photo, target_bpp=0.3).jpeg)
+    done = subprocess.run([sys.executable, "-m", "hyperthumb", "decode", str(tmp_path / "thumb.jpg"), "-o",
+                           str(tmp_path / "restored.png"), "--fast"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    expected = hyperthumb.decode(tmp_path / "thumb.jpg", fast=True)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "restored.png")), np.asarray(expected))
