@@ -44,7 +44,7 @@ _FORMAT_VERSION = b"hyperthumb-export-2"
 
 # The order the default tries engines in, fastest first, from `python -m hyperthumb bench` on the
 # development machine (see `default_engine`).
-_PREFERENCE_NATIVE_BF16 = ("openvino", "torch", "onnxruntime")
+_PREFERENCE_NATIVE_BF16 = ("torch", "openvino", "onnxruntime")
 _PREFERENCE_FP32 = ("openvino", "onnxruntime", "torch")
 
 
@@ -58,13 +58,15 @@ def engine_available(engine: str) -> bool:
 def default_engine(device: torch.device) -> str:
     """The fastest available engine for `device` whose HR PSNR is within 0.05 dB of PyTorch fp32.
 
-    Measured with `python -m hyperthumb bench --size 2048x1536 --repeats 3` (and `--fp32`) on a
-    2-core AMD EPYC with native bf16, shared with training runs (figures in the README). Decode time
-    as a share of torch's in the same run, RDBUnet / Transformer: OpenVINO (bf16, its own choice on
-    this CPU) 0.69 / 0.62 of torch bf16, ONNX Runtime (fp32) 1.8 / 1.1; all within 0.01 dB. With
-    fp32 forced, as on CPUs without native bf16: OpenVINO 0.59 / 0.56 of torch fp32, ONNX Runtime
-    0.96 / 0.97, exact to 0.001 dB. Hence OpenVINO first; then torch where bf16 is native, else
-    ONNX Runtime, which edges out torch's fp32. A GPU always uses torch: these engines run on CPUs.
+    Measured with `python -m hyperthumb bench` on an otherwise idle 2-core AMD EPYC with native
+    bf16 (figures in the README), decode seconds, RDBUnet / Transformer / their fast decoders. With
+    native bf16, at 2048x1536 (`--repeats 3`): torch bf16 0.32 / 0.36 / 0.11 / 0.13, OpenVINO (bf16,
+    its own choice) 0.38 / 0.38 / 0.15 / 0.17, ONNX Runtime (fp32) 0.77 / 0.77 / 0.22 / 0.25; at
+    6144x4096 torch and OpenVINO tie for the full decoders and torch leads for the fast ones (1.05 /
+    1.19 s against 1.54 / 1.58). With `--fp32`, the path of CPUs without native bf16, at 6144x4096:
+    OpenVINO 8.66 / 6.88 / 2.09 / 2.57, ONNX Runtime 9.17 / 8.85 / 2.24 / 2.33, torch 12.69 / 11.19
+    / 2.41 / 3.00; all within 0.02 dB of torch fp32. Hence torch first where bf16 is native, else
+    OpenVINO, then ONNX Runtime. A GPU always uses torch: these engines run on CPUs.
     """
     if device.type != "cpu":
         return "torch"

@@ -94,12 +94,12 @@ def test_missing_engine_falls_back_to_torch(monkeypatch):
 def test_default_follows_the_measured_order(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setattr(engines, "engine_available", lambda engine: True)
-    assert engines.default_engine(cpu) == "openvino"
     assert engines.default_engine(torch.device("cuda")) == "torch"
-    monkeypatch.setattr(engines, "engine_available", lambda engine: engine != "openvino")
     monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: True)
     assert engines.default_engine(cpu) == "torch"
     monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: False)
+    assert engines.default_engine(cpu) == "openvino"
+    monkeypatch.setattr(engines, "engine_available", lambda engine: engine != "openvino")
     assert engines.default_engine(cpu) == "onnxruntime"
 
 
@@ -116,6 +116,7 @@ def test_engine_choice_is_checked(monkeypatch):
 def test_the_automatic_choice_runs_the_encoder_with_torch(monkeypatch):
     """Exported encoders are prepared anew for each photo size; a named engine still runs both."""
     monkeypatch.setattr(engines, "engine_available", lambda engine: True)
+    monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: False)
     codec = HyperThumbCodec(small_model())
     assert (codec.encoder_engine, codec.engine) == ("torch", "openvino")
     monkeypatch.setenv(engines.ENGINE_ENV, "onnxruntime")
