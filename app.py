@@ -482,9 +482,11 @@ def study_handlers(store: VoteStore, pool: Optional[StudyPool]) -> dict[str, Cal
 
     @outputs(6)
     @user_errors
-    def trial(name: str, browser_id: str, request: gr.Request = None) -> list:
+    def trial(name: str, browser_id: str, shown_trial: str = "", request: gr.Request = None) -> list:
+        """A new trial, never the one just shown where the pool has another."""
         session = _session_id(request)
-        drawn = require_pool().draw(store, session, _annotator(name, browser_id), random.Random())
+        skipped = store.condition_of(shown_trial) if shown_trial else None
+        drawn = require_pool().draw(store, session, _annotator(name, browser_id), random.Random(), skipped)
         note = ("Practice trial: one side is clearly worse. " if drawn.issued.practice else "") + \
             "Which side is closer to the original? a, b, = (the same); space for another crop."
         return show(session, drawn.issued.id, [drawn.original, drawn.left, drawn.right], note, request)
@@ -685,9 +687,10 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
     for button, choice in ((left, "left"), (right, "right"), (same, "same")):
         button.click(handlers["vote_as"](choice), trial_id, [progress, status],
                      api_visibility="private").success(
-            handlers["trial"], [name, browser_id], trial_outputs, api_visibility="private")
-    next_trial.click(handlers["trial"], [name, browser_id], trial_outputs, api_name="study_trial",
-                     api_description="A new trial for this session: trial id, original crop, A, B, progress, status.")
+            handlers["trial"], [name, browser_id, trial_id], trial_outputs, api_visibility="private")
+    next_trial.click(handlers["trial"], [name, browser_id, trial_id], trial_outputs, api_name="study_trial",
+                     api_description="A new trial for this session, other than the trial id given where the pool has "
+                                     "another: trial id, original crop, A, B, progress, status.")
     gr.Button("Vote", visible=False).click(
         handlers["vote"], [trial_id, gr.Textbox(visible=False, label="choice: left, right or same")],
         [progress, status], api_name="study_vote",

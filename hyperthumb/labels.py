@@ -167,6 +167,13 @@ class VoteStore:
             parameters).fetchall()
         return [dict(row) for row in rows]
 
+    def condition_of(self, trial_id: str) -> Optional[tuple[str, str, str, float]]:
+        """The trial's (crop, method, method, bpp), methods sorted as in `condition_counts`; None if unknown."""
+        with self._connect() as connection:
+            row = connection.execute("SELECT crop, method_left, method_right, bpp FROM trials WHERE id = ?",
+                                     (trial_id,)).fetchone()
+        return None if row is None else (row[0], *sorted((row[1], row[2])), row[3])
+
     def votes(self) -> list[dict]:
         """Every vote, oldest first, with its trial (columns COLUMNS)."""
         with self._connect() as connection:

@@ -222,9 +222,11 @@ class StudyPool:
         """Every (method, method, bpp) a vote can compare, the methods in sorted order."""
         return [(*pair, bpp) for pair in itertools.combinations(sorted(self.methods), 2) for bpp in self.bpps]
 
-    def draw(self, store: VoteStore, session: str, annotator: str, rng: random.Random) -> Trial:
+    def draw(self, store: VoteStore, session: str, annotator: str, rng: random.Random,
+             skipped: Optional[tuple[str, str, str, float]] = None) -> Trial:
         """The next trial for `session`: the practice trial if `annotator` has not had it, otherwise
-        the least-voted condition, then its least-voted crop (ties at random), sides in random order."""
+        the least-voted condition, then its least-voted crop (ties at random), sides in random order.
+        `skipped`, a (crop, method, method, bpp) just shown, is not drawn again unless it is all there is."""
         counts, crops = store.condition_counts(), list(self.crops)
         if self.manifest.get("practice") and not store.has_practiced(annotator):
             practice = self.manifest["practice"]
@@ -235,10 +237,16 @@ class StudyPool:
             def votes(condition: tuple[str, str, float]) -> int:
                 return sum(counts.get((crop, *condition), 0) for crop in crops)
 
-            fewest = min(map(votes, self.conditions()))
-            *pair, bpp = rng.choice([c for c in self.conditions() if votes(c) == fewest])
-            fewest_crop = min(counts.get((crop, *pair, bpp), 0) for crop in crops)
-            crop = rng.choice([c for c in crops if counts.get((c, *pair, bpp), 0) == fewest_crop])
+            open_crops = {condition: [crop for crop in crops if (crop, *condition) != skipped]
+                          for condition in self.conditions()}
+            if not any(open_crops.values()):  # one crop and one condition: nothing else to show
+                open_crops = {condition: crops for condition in self.conditions()}
+            open_crops = {condition: choices for condition, choices in open_crops.items() if choices}
+            fewest = min(map(votes, open_crops))
+            condition = rng.choice([c for c in open_crops if votes(c) == fewest])
+            fewest_crop = min(counts.get((crop, *condition), 0) for crop in open_crops[condition])
+            crop = rng.choice([c for c in open_crops[condition] if counts.get((c, *condition), 0) == fewest_crop])
+            *pair, bpp = condition
             rng.shuffle(pair)
             sides, expected = [self.reconstruction(crop, method, bpp) for method in pair], None
         issued = store.issue(session, annotator, crop, bpp, sides[0]["method"], sides[1]["method"], sides[0],

@@ -179,9 +179,10 @@ def test_decode_tab_refuses_a_plain_jpeg(client, served):
     assert untouched(outputs) and "plain.jpg" in outputs[-1] and "marker" in outputs[-1]
 
 
-def _trial(client: Client) -> tuple[str, str, str, str]:
-    """(trial id, original, A, B) of a new trial for the client's session."""
-    trial_id, original, left, right, _progress, _status = client.predict("tester", "", api_name="/study_trial")
+def _trial(client: Client, shown: str = "") -> tuple[str, str, str, str]:
+    """(trial id, original, A, B) of a new trial for the client's session, other than `shown`'s."""
+    trial_id, original, left, right, _progress, _status = client.predict("tester", "", shown,
+                                                                         api_name="/study_trial")
     return trial_id, original, left, right
 
 

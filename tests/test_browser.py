@@ -123,9 +123,10 @@ def test_an_annotator_votes_by_keyboard_undoes_one_and_reads_the_results(study_p
         page.keyboard.press({"left": "a", "right": "b"}[connection.execute(practice).fetchone()[0]])
     _next_trial_shown(page, 1)
     page.screenshot(path=str(ARTIFACTS / "study_trial.png"), full_page=True, animations="disabled")
-    shown = page.locator("#study-left img").get_attribute("src")
-    page.keyboard.press(" ")  # space again: another crop, no vote
-    page.wait_for_function("(shown) => document.querySelector('#study-left img').src !== shown", arg=shown)
+    sides = "() => ['#study-left img', '#study-right img'].map((s) => document.querySelector(s).src).join(' ')"
+    shown = page.evaluate(sides)
+    page.keyboard.press(" ")  # space again: another trial, no vote (a side may repeat, never both)
+    page.wait_for_function(f"(shown) => ({sides})() !== shown", arg=shown)
     for count, key in enumerate("ab=ab=ab=", start=2):
         page.keyboard.press(key)
         _next_trial_shown(page, count)

@@ -213,6 +213,18 @@ def test_concurrent_replays_of_one_trial_store_one_vote(pool, store):
     assert sorted(outcomes) == ["refused"] * 7 + ["stored"] and len(store.votes()) == 1
 
 
+def test_another_crop_never_redraws_the_trial_just_shown(pool, store):
+    rng = random.Random(5)
+    store.vote(pool.draw(store, "s", "gus", rng).issued.id, "s", "same")  # the practice trial
+    shown = pool.draw(store, "s", "gus", rng).issued
+    for _ in range(40):  # no votes between: every condition stays least-voted, so only `skipped` steers
+        skipped = store.condition_of(shown.id)
+        assert skipped == (shown.crop, *sorted((shown.method_left, shown.method_right)), shown.bpp)
+        shown = pool.draw(store, "s", "gus", rng, skipped=skipped).issued
+        assert store.condition_of(shown.id) != skipped
+    assert store.condition_of("no-such-trial") is None
+
+
 def test_undo_removes_the_sessions_last_vote_and_frees_its_trial(pool, store):
     rng = random.Random(4)
     first, second = (pool.draw(store, "s", "fay", rng).issued for _ in range(2))
