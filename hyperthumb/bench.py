@@ -193,10 +193,10 @@ def run_bench(size: tuple[int, int], device: str, encoders: list[str], repeats: 
         model = load_model(encoder, device=device).model
         reference = fp32_reference(model, encoder, device, photo, target_bpp)
         for engine in engines:
-            if fp32:
-                runtime = Runtime(compile=compile)
+            if engine == "torch" or fp32:  # an exported engine reads only "fp32 or its own choice" from it
+                runtime = Runtime.for_device(torch.device(device), compile, reduced_precision=not fp32)
             else:
-                runtime = Runtime.for_device(torch.device(device), compile) if engine == "torch" else None
+                runtime = None
             codec = HyperThumbCodec(model, encoder, device, runtime=runtime, engine=engine)
             codec.decode(codec.encode(warm_up, target_bpp=None, rate_t=0.0).jpeg)
             results.append(bench_codec(codec, photo, repeats, target_bpp, reference))

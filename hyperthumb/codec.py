@@ -103,7 +103,8 @@ class HyperThumbCodec:
         self.device = torch.device(device)
         self.tile, self.halo = tile, halo
         requested = "torch" if engine is None and runtime else engine
-        self.engine = resolve_engine(requested, self.device)  # the decoder's, as reports name it
+        fast_decoder = self.model.config.decoder.hr_blocks <= 1  # the engines rank differently for it
+        self.engine = resolve_engine(requested, self.device, fast_decoder)  # the decoder's, as reports name it
         self.encoder_engine = resolve_encoder_engine(requested, self.device)
         self.runtime, self._decoder = self._prepare(self.model.decoder, self.engine, runtime, decoder_example())
         self._encoder_runtime, self._encoder = self._prepare(self.model.encoder, self.encoder_engine, runtime,

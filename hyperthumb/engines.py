@@ -45,7 +45,8 @@ _FORMAT_VERSION = b"hyperthumb-export-2"
 # The order the default tries engines in, fastest first, from `python -m hyperthumb bench` on the
 # development machine (see `default_engine`).
 _PREFERENCE_NATIVE_BF16 = ("torch", "openvino", "onnxruntime")
-_PREFERENCE_FP32 = ("openvino", "onnxruntime", "torch")
+_PREFERENCE_FP32 = ("openvino", "torch", "onnxruntime")
+_PREFERENCE_FP32_FAST_DECODER = ("torch", "openvino", "onnxruntime")
 
 
 def engine_available(engine: str) -> bool:
@@ -55,8 +56,9 @@ def engine_available(engine: str) -> bool:
     return all(importlib.util.find_spec(package) is not None for package in _PACKAGES[engine])
 
 
-def default_engine(device: torch.device) -> str:
-    """The fastest available engine for `device` whose HR PSNR is within 0.05 dB of PyTorch fp32.
+def default_engine(device: torch.device, fast_decoder: bool = False) -> str:
+    """The fastest available engine for `device` whose HR PSNR is within 0.05 dB of PyTorch fp32;
+    `fast_decoder` for the one-block decoders, whose order differs in fp32.
 
     Measured with `python -m hyperthumb bench` on an otherwise idle 2-core AMD EPYC with native
     bf16 (figures in the README), decode seconds, RDBUnet / Transformer / their fast decoders. With
@@ -64,23 +66,27 @@ def default_engine(device: torch.device) -> str:
     its own choice) 0.38 / 0.38 / 0.15 / 0.17, ONNX Runtime (fp32) 0.77 / 0.77 / 0.22 / 0.25; at
     6144x4096 torch and OpenVINO tie for the full decoders and torch leads for the fast ones (1.05 /
     1.19 s against 1.54 / 1.58). With `--fp32`, the path of CPUs without native bf16, at 6144x4096:
-    OpenVINO 8.66 / 6.88 / 2.09 / 2.57, ONNX Runtime 9.17 / 8.85 / 2.24 / 2.33, torch 12.69 / 11.19
-    / 2.41 / 3.00; all within 0.02 dB of torch fp32. Hence torch first where bf16 is native, else
-    OpenVINO, then ONNX Runtime. A GPU always uses torch: these engines run on CPUs.
+    OpenVINO 6.40 / 6.31 / 1.85 / 2.00, torch channels-last 8.39 / 6.48 / 1.53 / 1.43, ONNX Runtime
+    8.46 / 8.41 / 2.08 / 2.05; all within 0.001 dB of torch fp32. Hence torch first where bf16 is
+    native; in fp32 OpenVINO for the full decoders and torch for the fast ones. A GPU always uses
+    torch: these engines run on CPUs.
     """
     if device.type != "cpu":
         return "torch"
-    preference = _PREFERENCE_NATIVE_BF16 if cpu_has_native_bf16() else _PREFERENCE_FP32
+    if cpu_has_native_bf16():
+        preference = _PREFERENCE_NATIVE_BF16
+    else:
+        preference = _PREFERENCE_FP32_FAST_DECODER if fast_decoder else _PREFERENCE_FP32
     return next(engine for engine in preference if engine_available(engine))
 
 
-def resolve_engine(requested: Optional[str], device: torch.device) -> str:
+def resolve_engine(requested: Optional[str], device: torch.device, fast_decoder: bool = False) -> str:
     """`requested`, else (on a CPU) `$HYPERTHUMB_ENGINE`, else the default; torch, with a warning,
     where the named engine is not installed."""
     if requested is None and device.type == "cpu":
         requested = os.environ.get(ENGINE_ENV) or None
     if requested is None:
-        return default_engine(device)
+        return default_engine(device, fast_decoder)
     if requested != "torch" and device.type != "cpu":
         raise ValueError(f"the {requested} engine runs on the CPU only, not on {device}")
     if not engine_available(requested):

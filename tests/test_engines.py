@@ -7,11 +7,11 @@ import importlib.util
 import pytest
 import torch
 
-from hyperthumb import engines
+from hyperthumb import engines, runtime
 from hyperthumb.codec import HyperThumbCodec
 from hyperthumb.metrics import psnr
 from hyperthumb.runtime import Runtime
-from tests.conftest import photo_like, small_model
+from tests.conftest import photo_like, small_checkpoint_model, small_model
 
 EXPORTED = [pytest.param(engine, marks=pytest.mark.skipif(not engines.engine_available(engine),
                                                           reason=f"{engine} not installed"))
@@ -97,10 +97,20 @@ def test_default_follows_the_measured_order(monkeypatch):
     assert engines.default_engine(torch.device("cuda")) == "torch"
     monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: True)
     assert engines.default_engine(cpu) == "torch"
+    assert engines.default_engine(cpu, fast_decoder=True) == "torch"
     monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: False)
     assert engines.default_engine(cpu) == "openvino"
+    assert engines.default_engine(cpu, fast_decoder=True) == "torch"
     monkeypatch.setattr(engines, "engine_available", lambda engine: engine != "openvino")
-    assert engines.default_engine(cpu) == "onnxruntime"
+    assert engines.default_engine(cpu) == "torch"
+
+
+def test_torch_runs_channels_last_on_every_cpu_and_bf16_only_where_native(monkeypatch):
+    cpu = torch.device("cpu")
+    for native, dtype in ((True, torch.bfloat16), (False, None)):
+        monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda native=native: native)
+        assert Runtime.for_device(cpu) == Runtime(dtype, channels_last=True)
+        assert Runtime.for_device(cpu, reduced_precision=False) == Runtime(channels_last=True)
 
 
 def test_engine_choice_is_checked(monkeypatch):
@@ -119,6 +129,8 @@ def test_the_automatic_choice_runs_the_encoder_with_torch(monkeypatch):
     monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: False)
     codec = HyperThumbCodec(small_model())
     assert (codec.encoder_engine, codec.engine) == ("torch", "openvino")
+    fast = HyperThumbCodec(small_checkpoint_model("rdbunet-fast"), "rdbunet-fast", marker="rdbunet")
+    assert (fast.encoder_engine, fast.engine) == ("torch", "torch")  # in fp32 torch leads for one block
     monkeypatch.setenv(engines.ENGINE_ENV, "onnxruntime")
     assert engines.resolve_encoder_engine(None, torch.device("cpu")) == "onnxruntime"
     monkeypatch.delenv(engines.ENGINE_ENV)
