@@ -669,7 +669,7 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
         name = gr.Textbox(label="Your name (optional; otherwise an anonymous id kept in this browser)", scale=3)
         progress = gr.Markdown(label="Progress", elem_id="study-progress")
     status = gr.Markdown(label="Status", elem_id="study-status")
-    trial_id = gr.Textbox(visible=False, label="trial id")
+    trial_id = gr.Textbox("", visible=False, label="trial id")
     with gr.Row(elem_id="study-crops"):
         crops = [gr.Image(label=label, type="filepath", interactive=False, show_label=True, elem_id=elem_id,
                           buttons=[]) for label, elem_id in (("Original", "study-original"), ("A", "study-left"),

@@ -181,9 +181,16 @@ def test_decode_tab_refuses_a_plain_jpeg(client, served):
 
 def _trial(client: Client, shown: str = "") -> tuple[str, str, str, str]:
     """(trial id, original, A, B) of a new trial for the client's session, other than `shown`'s."""
-    trial_id, original, left, right, _progress, _status = client.predict("tester", "", shown,
-                                                                         api_name="/study_trial")
+    inputs = ("tester", "", shown) if shown else ("tester", "")  # the shown trial is an optional input
+    trial_id, original, left, right, _progress, _status = client.predict(*inputs, api_name="/study_trial")
     return trial_id, original, left, right
+
+
+def test_another_crop_shows_another_pair_of_sides(client):
+    first = _trial(client)
+    second = _trial(client, shown=first[0])
+    pixels = [[np.asarray(Image.open(side)) for side in trial[2:]] for trial in (first, second)]
+    assert second[0] != first[0] and not all(map(np.array_equal, *pixels))
 
 
 def test_study_votes_land_once_each_and_only_from_their_session(client, served):
