@@ -128,6 +128,12 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
     start = state.get("initialised_from")
     origin = (f" from `{start['checkpoint']}`" + (f" at step {start['step']:,}" if start.get("step") else "")
               if start else "")
+    # A decoder-only run is a fast decoder where it began from another checkpoint; resumed in its
+    # own folder, it only went on training a whole checkpoint's decoder.
+    fast_decoder = decoder_only and start is not None
+    decoder_steps = steps - getattr(args, "first_step", 0) if decoder_only and not fast_decoder else 0
+    alone = (f" of the decoder alone{origin}" if fast_decoder else
+             f", the last {decoder_steps:,} of them of the decoder alone" if decoder_steps else "")
     recipe = (f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g} (schedule "
               f"`{args.lr_decay}` over each run) on the decoder alone, HR L1 loss; the encoder, tables and rate model "
               f"frozen{origin}; rate setting t drawn per batch from [{args.rate_t_min:g}, {args.rate_t_max:g}]"
@@ -140,18 +146,18 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
               + f" + rate weight x estimated bpp (its gradient trains the tables, not the encoder), with the rate "
               f"setting t drawn per batch from [{args.rate_t_min:g}, {args.rate_t_max:g}]"
               if args else "batches and loss weights not recorded")
-    lines = ["", f"# HyperThumb `{name}`", "", _about(name, config.encoder, decoder_only), "",
+    lines = ["", f"# HyperThumb `{name}`", "", _about(name, config.encoder, fast_decoder), "",
              "```python", "import hyperthumb",
              f"codec = hyperthumb.load_model({name!r})  # or set HYPERTHUMB_HUB_REPO=<this repo>",
              "thumb = codec.encode('photo.jpg', target_bpp=0.3)",
-             f"photo = hyperthumb.decode(thumb.jpeg{', fast=True' if decoder_only else ''})", "```", "",
+             f"photo = hyperthumb.decode(thumb.jpeg{', fast=True' if fast_decoder else ''})", "```", "",
              "The network alone: `hyperthumb.model.HyperThumbModel.from_pretrained(<this folder>)`, or "
              f"`from_pretrained(<this repo>, subfolder={name!r}, revision=...)` from the Hub.", "",
              f"Encoder options: `{json.dumps(config.encoder_options)}`; decoder: "
              f"`{json.dumps(dataclasses.asdict(config.decoder))}`. Parameters: "
              + ", ".join(f"{part} {count / 1e6:.3f} M" for part, count in counts.items()) + ".", "",
              "## Honest scope", "",
-             f"This is {size}, trained for {steps:,} steps{' of the decoder alone' + origin if decoder_only else ''} "
+             f"This is {size}, trained for {steps:,} steps{alone} "
              f"({_duration(seconds)} of training) on {machine}: far "
              f"shorter than the paper's {PAPER_STEPS:,} steps of batch 16 on 256x256 patches on a GPU. Expect it "
              "to trail the paper's figures.", "",
@@ -159,7 +165,7 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
              *_data_lines("training", args.data if args else None),
              *_data_lines("validation", args.val if args else None), "",
              "## Training", "",
-             f"- steps: {steps:,}" + (" of the decoder alone" + origin if decoder_only else "")
+             f"- steps: {steps:,}{alone}"
              + f"; wall time: {_duration(seconds)} ({seconds:.0f} s of training steps)",
              f"- machine: {machine}",
              f"- last run: {recipe}, so one checkpoint covers the whole bpp range",

@@ -217,12 +217,15 @@ def train(options: TrainOptions) -> Path:
                                                 {"params": encoder_params,
                                                  "lr": options.lr * options.encoder_lr_scale}], lr=options.lr),
                       "rate": torch.optim.Adam(rate_params, lr=options.rate_lr)}
-    if resumed and (out / OPTIMIZER_NAME).exists():
+    previous = state["runs"][-1] if state["runs"] else {}
+    # Adam's moments carry over only between runs that train the same parameters.
+    if resumed and (out / OPTIMIZER_NAME).exists() and previous.get("decoder_only", False) == options.decoder_only:
         _load_optimizer(optimizers, out / OPTIMIZER_NAME)
     sampler = PatchSampler(options.data, options.patch, seed=options.seed + state["step"], device=device)
     crops = center_crops(options.val, options.val_crop) if options.val else []
     state["commands"].append(options.command)
-    state["runs"].append({key: value for key, value in asdict(options).items() if key not in ("command", "extra")})
+    state["runs"].append({**{key: value for key, value in asdict(options).items() if key not in ("command", "extra")},
+                          "first_step": state["step"]})
     state["device"] = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
     def save() -> None:

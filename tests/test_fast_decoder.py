@@ -23,6 +23,7 @@ from hyperthumb.decoder import BicubicPhases
 from hyperthumb.errors import InvalidThumbnailError
 from hyperthumb.metrics import psnr
 from hyperthumb.model import HyperThumbModel
+from hyperthumb.model_card import write_model_card
 from hyperthumb.registry import ENCODER_METHODS, FAST_DECODER_OF
 from hyperthumb.train import TrainOptions, train
 from tests.conftest import photo_like, small_model
@@ -73,6 +74,23 @@ def test_decoder_only_training_moves_the_decoder_alone(tmp_path):
     with pytest.raises(ValueError, match="not 'rdbunet'"):
         train(TrainOptions(encoder="rdbunet", data=[str(photos)], out=str(tmp_path / "wrong"), steps=1,
                            init_from=str(tmp_path / "start")))
+
+
+@pytest.mark.training
+def test_a_whole_checkpoint_resumed_decoder_only_keeps_its_history_and_encoder(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo_like(160, 128, seed=3).save(photos / "0.png")
+    options = dict(encoder="rdbunet", data=[str(photos)], val=str(photos), out=str(tmp_path / "run"), steps=2,
+                   batch=2, patch=64, val_every=1000)
+    before = HyperThumbModel.from_pretrained(train(TrainOptions(**options))).state_dict()
+    out = train(TrainOptions(**options, decoder_only=True))  # the joint run's Adam state is not reused
+    after = HyperThumbModel.from_pretrained(out).state_dict()
+    moved = {name for name in after if not torch.equal(after[name], before[name])}
+    assert moved and all(name.startswith("decoder.") for name in moved)
+    card = write_model_card(out).read_text()
+    assert "trained for 4 steps, the last 2 of them of the decoder alone" in card
+    assert "fast decoder" not in card and "fast=True" not in card
 
 
 @pytest.mark.parametrize("encoder", ENCODER_METHODS)
