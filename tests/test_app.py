@@ -186,13 +186,6 @@ def _trial(client: Client, shown: str = "") -> tuple[str, str, str, str]:
     return trial_id, original, left, right
 
 
-def test_another_crop_shows_another_pair_of_sides(client):
-    first = _trial(client)
-    second = _trial(client, shown=first[0])
-    pixels = [[np.asarray(Image.open(side)) for side in trial[2:]] for trial in (first, second)]
-    assert second[0] != first[0] and not all(map(np.array_equal, *pixels))
-
-
 def test_study_votes_land_once_each_and_only_from_their_session(client, served):
     trial_id, original, left, right = _trial(client)
     assert Image.open(original).size == Image.open(left).size == Image.open(right).size  # one crop, 1:1
@@ -216,6 +209,14 @@ def test_the_study_undo_frees_the_last_trial(client):
     shown_again, *_crops, _progress, status = client.predict(api_name="/study_undo")
     assert shown_again == trial_id and "judge this trial again" in status
     assert client.predict(trial_id, "right", api_name="/study_vote")[-1] == "Vote recorded."
+
+
+def test_another_crop_shows_another_pair_of_sides(client):
+    client.predict(_trial(client)[0], "left", api_name="/study_vote")  # past the practice trial, shown until answered
+    first = _trial(client)
+    second = _trial(client, shown=first[0])
+    pixels = [[np.asarray(Image.open(side)) for side in trial[2:]] for trial in (first, second)]
+    assert second[0] != first[0] and not all(map(np.array_equal, *pixels))
 
 
 def test_study_results_are_public_and_the_export_needs_the_token(client, served, monkeypatch):
