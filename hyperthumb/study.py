@@ -237,11 +237,9 @@ class StudyPool:
             def votes(condition: tuple[str, str, float]) -> int:
                 return sum(counts.get((crop, *condition), 0) for crop in crops)
 
-            open_crops = {condition: [crop for crop in crops if (crop, *condition) != skipped]
-                          for condition in self.conditions()}
-            if not any(open_crops.values()):  # one crop and one condition: nothing else to show
-                open_crops = {condition: crops for condition in self.conditions()}
-            open_crops = {condition: choices for condition, choices in open_crops.items() if choices}
+            open_crops = {condition: choices for condition in self.conditions()
+                          if (choices := [crop for crop in crops if (crop, *condition) != skipped])}
+            open_crops = open_crops or {condition: crops for condition in self.conditions()}  # nothing else to show
             fewest = min(map(votes, open_crops))
             condition = rng.choice([c for c in open_crops if votes(c) == fewest])
             fewest_crop = min(counts.get((crop, *condition), 0) for crop in open_crops[condition])
