@@ -52,7 +52,8 @@ def _train(args: argparse.Namespace) -> None:
                            thumbnail_floor_weight=args.thumbnail_floor_weight,
                            rate_t_min=args.rate_t_min, rate_t_max=args.rate_t_max, lr_decay=args.lr_decay,
                            val_every=args.val_every, val_rate_t=args.val_rate_t, device=args.device, bf16=args.bf16,
-                           init_from=args.init_from, hr_blocks=args.hr_blocks, decoder_only=args.decoder_only,
+                           init_from=args.init_from, hr_blocks=args.hr_blocks,
+                           hr_features=args.hr_features, decoder_only=args.decoder_only,
                            command="python -m hyperthumb " + " ".join(map(shlex.quote, sys.argv[1:])))
     print(f"checkpoint in {train(options)}")
 
@@ -220,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true", help="bf16 autocast of the networks (for GPUs)")
     p.add_argument("--init-from", help="a new run starts from this checkpoint folder")
     p.add_argument("--hr-blocks", type=int, help="decoder HR-branch blocks of a new run (default: as initialised)")
+    p.add_argument("--hr-features", type=int,
+                   help="decoder HR-branch width of a new run (default: as initialised; the coefficient branch keeps its own)")
     p.add_argument("--decoder-only", action="store_true",
                    help="train the decoder alone, encoder and QPM frozen (a fast decoder for the same thumbnails)")
     p.set_defaults(run=_train)

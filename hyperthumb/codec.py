@@ -35,6 +35,10 @@ BPP_TOLERANCE = 0.05  # relative: what "hits the target" means
 _SEARCH_RANGE = (-3.0, 3.0)  # training samples t in [-3, 1]; the QPM's gain extrapolates past 1
 _SEARCH_STEPS = 18
 DEFAULT_TILE = 2048  # largest HR tile side; photos up to 2048 * 2048 pixels run whole
+# PyTorch's decoders hold about 40 MB per HR megapixel (6144x4096 whole: 1.0-1.1 GB peak, fp32 or
+# bf16), so they run a 6K photo whole and skip the halos' recomputation and blending (0.3 s of a
+# 1.9 s fast decode); the exported engines hold more (OpenVINO 1.9 GB) and keep `tile`.
+DEFAULT_DECODE_TILE = 5120
 DEFAULT_HALO = 128  # HR context on inner tile sides (4 JPEG blocks): > 50 dB seams, random weights
 
 
@@ -79,7 +83,8 @@ class HyperThumbCodec:
     """A trained model bound to one device, with file-level `encode` and `decode`.
 
     `tile` is the largest HR tile side (a multiple of 32); photos of more than tile * tile pixels
-    run in tiles, others whole. None never tiles. `engine` runs the encoder and decoder networks:
+    run in tiles, others whole. None never tiles. `decode_tile` is the same for a decoder run by
+    PyTorch; the exported engines decode in `tile`s. `engine` runs the encoder and decoder networks:
     "torch", "onnxruntime" or "openvino" (`engines.py`); None picks `engines.default_engine`, the
     fastest installed one within 0.05 dB of torch fp32, for the decoder and torch for the encoder
     (`engines.resolve_encoder_engine`), or torch for both when a `runtime` is given. `runtime`
@@ -91,10 +96,12 @@ class HyperThumbCodec:
 
     def __init__(self, model: HyperThumbModel, name: Optional[str] = None, device: Union[str, torch.device] = "cpu",
                  tile: Optional[int] = DEFAULT_TILE, halo: int = DEFAULT_HALO, runtime: Optional[Runtime] = None,
-                 engine: Optional[str] = None, marker: Optional[str] = None):
+                 engine: Optional[str] = None, marker: Optional[str] = None,
+                 decode_tile: Optional[int] = DEFAULT_DECODE_TILE):
         multiple = model.config.hr_multiple
-        if tile is not None and (tile % multiple or tile < 4 * halo):
-            raise ValueError(f"tile {tile} must be a multiple of {multiple} and at least {4 * halo}")
+        for side in (tile, decode_tile):
+            if side is not None and (side % multiple or side < 4 * halo):
+                raise ValueError(f"tile {side} must be a multiple of {multiple} and at least {4 * halo}")
         if halo % multiple:
             raise ValueError(f"halo {halo} must be a multiple of {multiple}")
         self.model = model.eval().to(device)
@@ -106,6 +113,7 @@ class HyperThumbCodec:
         fast_decoder = self.model.config.decoder.hr_blocks <= 1  # the engines rank differently for it
         self.engine = resolve_engine(requested, self.device, fast_decoder)  # the decoder's, as reports name it
         self.encoder_engine = resolve_encoder_engine(requested, self.device)
+        self.decode_tile = decode_tile if self.engine == "torch" else tile
         self.runtime, self._decoder = self._prepare(self.model.decoder, self.engine, runtime, decoder_example())
         self._encoder_runtime, self._encoder = self._prepare(self.model.encoder, self.encoder_engine, runtime,
                                                              encoder_example(multiple))
@@ -132,11 +140,12 @@ class HyperThumbCodec:
     def scale(self) -> int:
         return self.model.config.scale
 
-    def _tile_for(self, hr_height: int, hr_width: int) -> Optional[int]:
+    @staticmethod
+    def _tile_for(hr_height: int, hr_width: int, tile: Optional[int]) -> Optional[int]:
         """The HR tile side for a photo of this size, or None to run it whole."""
-        if self.tile is None or hr_height * hr_width <= self.tile * self.tile:
+        if tile is None or hr_height * hr_width <= tile * tile:
             return None
-        return self.tile
+        return tile
 
     @torch.inference_mode()
     def encode_thumbnail_tensor(self, hr: torch.Tensor) -> torch.Tensor:
@@ -153,7 +162,7 @@ class HyperThumbCodec:
             crops = [pad_to_multiple(to_tensor(photo[window.slices()]), multiple) for window in windows]
             return self.encode_thumbnail_tensor(torch.cat(crops))
 
-        run_tiled(run, size, thumbnail, Fraction(1, self.scale), self._tile_for(*size), self.halo, multiple,
+        run_tiled(run, size, thumbnail, Fraction(1, self.scale), self._tile_for(*size, self.tile), self.halo, multiple,
                   self._encoder_runtime.batch)
         return torch.from_numpy(thumbnail).permute(2, 0, 1).unsqueeze(0).contiguous().to(self.device)
 
@@ -241,7 +250,7 @@ class HyperThumbCodec:
             quantized = QuantizedThumbnail(blocks.to(self.device), luma, chroma)
             return self.model.decompress(quantized, self.runtime.autocast_dtype, self._run_decoder)[1]
 
-        tile = self._tile_for(size[0] * self.scale, size[1] * self.scale)
+        tile = self._tile_for(size[0] * self.scale, size[1] * self.scale, self.decode_tile)
         run_tiled(run, size, restored, Fraction(self.scale), tile and tile // self.scale, self.halo // self.scale,
                   BLOCK_GRID, self.runtime.batch)
         return Image.fromarray(restored, "RGB")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,9 @@ class DecoderConfig:
     features: int = 24
     coefficient_blocks: int = 16
     hr_blocks: int = 16
+    # The HR branch runs at the thumbnail's full resolution and dominates the decode's time, so it
+    # may be narrower than the coefficient branch (None: as wide).
+    hr_features: Optional[int] = None
 
 
 def cubic_weights(offset: float, a: float = -0.75) -> list[float]:
@@ -77,16 +81,17 @@ class FrequencyAwareDecoder(nn.Module):
         super().__init__()
         self.scale = scale
         f = config.features
+        hr_f = config.hr_features or f
         self.coefficient_branch = nn.Sequential(
             nn.Conv2d(192, f, 3, padding=1),
             *(ResidualBlock(f) for _ in range(config.coefficient_blocks)),
             nn.Conv2d(f, f * 64, 1), nn.PixelShuffle(8),
         )
         self.hr_branch = nn.Sequential(
-            nn.Conv2d(f + 3, f, 3, padding=1),
-            *(ResidualBlock(f) for _ in range(config.hr_blocks)),
+            nn.Conv2d(f + 3, hr_f, 3, padding=1),
+            *(ResidualBlock(hr_f) for _ in range(config.hr_blocks)),
         )
-        self.upsample = nn.Sequential(nn.Conv2d(f, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
+        self.upsample = nn.Sequential(nn.Conv2d(hr_f, 3 * scale * scale, 3, padding=1), nn.PixelShuffle(scale))
         nn.init.zeros_(self.upsample[0].weight)
         nn.init.zeros_(self.upsample[0].bias)
         self.bicubic_phases = BicubicPhases(scale)

@@ -83,7 +83,7 @@ def _about(name: str, encoder: str, decoder_only: bool) -> str:
     if decoder_only:
         return (f"`{name}` is a fast decoder for HyperThumb's `{encoder}` checkpoint: the same encoder, quantisation "
                 "table predictor and rate model, so it writes the very same thumbnail files and reads that "
-                f"checkpoint's, with a decoder of fewer blocks trained alone against them. It restores faster and "
+                f"checkpoint's, with a smaller decoder trained alone against them. It restores faster and "
                 "a little less faithfully (HyperThumbnail, Qi et al., CVPR 2023, arXiv 2304.01064).")
     if encoder == "bicubic":
         return (f"`{name}` is the `bicubic-jpeg-sr` baseline of HyperThumb: a bicubic 4x thumbnail stored as a JPEG "
@@ -154,7 +154,7 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
              "The network alone: `hyperthumb.model.HyperThumbModel.from_pretrained(<this folder>)`, or "
              f"`from_pretrained(<this repo>, subfolder={name!r}, revision=...)` from the Hub.", "",
              f"Encoder options: `{json.dumps(config.encoder_options)}`; decoder: "
-             f"`{json.dumps(dataclasses.asdict(config.decoder))}`. Parameters: "
+             f"`{json.dumps({k: v for k, v in dataclasses.asdict(config.decoder).items() if v is not None})}`. Parameters: "
              + ", ".join(f"{part} {count / 1e6:.3f} M" for part, count in counts.items()) + ".", "",
              "## Honest scope", "",
              f"This is {size}, trained for {steps:,} steps{alone} "

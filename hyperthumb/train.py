@@ -72,10 +72,11 @@ class TrainOptions:
     # bf16 autocast of the encoder and decoder networks (the JPEG steps stay fp32): for GPUs.
     bf16: bool = False
     # A new run may start from a trained checkpoint, with a decoder of `hr_blocks` HR-branch blocks
-    # (the first blocks copied). `decoder_only` trains the decoder alone against the frozen encoder
+    # (the first blocks copied) of `hr_features` channels (a new width starts new). `decoder_only` trains the decoder alone against the frozen encoder
     # and QPM: the fast decoder, which reads the very same thumbnails as the checkpoint it came from.
     init_from: Optional[str] = None
     hr_blocks: Optional[int] = None
+    hr_features: Optional[int] = None
     decoder_only: bool = False
     command: str = ""
     extra: dict = field(default_factory=dict)
@@ -176,8 +177,10 @@ def _initial_model(options: TrainOptions) -> HyperThumbModel:
     else:
         model = HyperThumbModel(HyperThumbConfig(
             encoder=options.encoder, encoder_options=encoder_options(options.encoder, options.preset)))
-    if options.hr_blocks is not None:
-        model = model.with_decoder(replace(model.config.decoder, hr_blocks=options.hr_blocks))
+    changes = {name: value for name, value in (("hr_blocks", options.hr_blocks), ("hr_features", options.hr_features))
+               if value is not None}
+    if changes:
+        model = model.with_decoder(replace(model.config.decoder, **changes))
     return model
 
 

@@ -1,7 +1,7 @@
 """Benchmark, not a test: the decoder network's time per number of HR-branch blocks and width.
 
     python tests/bench_decoder_depth.py [--size 6144x4096] [--threads 2] [--repeats 3]
-        [--blocks 16 4 2 1] [--features 24] [--fp32]
+        [--blocks 16 4 2 1] [--features 24] [--hr-features 16] [--fp32]
 
 Times the decoder class (untrained weights: speed does not depend on them) at several `hr_blocks`
 and feature widths, channels-last as the codec runs it, in bf16 autocast (or fp32, the path of CPUs
@@ -12,6 +12,7 @@ blocks of 24 features, the fast ones 1; `bench` times the whole decode from the 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 from typing import Callable
@@ -39,6 +40,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--blocks", type=int, nargs="+", default=[16, 4, 2, 1])
     parser.add_argument("--features", type=int, nargs="+", default=[DecoderConfig.features])
+    parser.add_argument("--hr-features", type=int, nargs="+", default=[None],
+                        help="HR-branch widths (default: as --features)")
     parser.add_argument("--fp32", action="store_true", help="fp32 instead of bf16 autocast")
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
@@ -52,14 +55,13 @@ def main() -> None:
         bicubic = seconds(upscale, args.repeats)
         print(f"{args.size}, {args.threads} threads, {'fp32' if args.fp32 else 'bf16'}: "
               f"bicubic x{SCALE} upscale {bicubic:.2f} s")
-        for features in args.features:
-            for blocks in args.blocks:
-                config = DecoderConfig(features=features, hr_blocks=blocks)
-                decoder = FrequencyAwareDecoder(config, SCALE).eval().to(memory_format=torch.channels_last)
-                with torch.autocast("cpu", torch.bfloat16, enabled=not args.fp32):
-                    decode = seconds(lambda: decoder(coefficients, thumbnail), args.repeats)
-                print(f"features {features}, hr_blocks {blocks:2d}: {decode:.2f} s = "
-                      f"{decode / bicubic:.1f}x the bicubic upscale")
+        for features, hr_features, blocks in itertools.product(args.features, args.hr_features, args.blocks):
+            config = DecoderConfig(features=features, hr_blocks=blocks, hr_features=hr_features)
+            decoder = FrequencyAwareDecoder(config, SCALE).eval().to(memory_format=torch.channels_last)
+            with torch.autocast("cpu", torch.bfloat16, enabled=not args.fp32):
+                decode = seconds(lambda: decoder(coefficients, thumbnail), args.repeats)
+            print(f"features {features}, hr_features {hr_features or features}, hr_blocks {blocks:2d}: "
+                  f"{decode:.2f} s = {decode / bicubic:.1f}x the bicubic upscale")
 
 
 if __name__ == "__main__":

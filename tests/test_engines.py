@@ -45,7 +45,7 @@ def _lively_model(encoder: str, seed: int = 3):
 def test_engine_matches_torch_fp32(engine, encoder):
     """Odd sizes (padding, windows that do not divide) and tiles of two shapes through one export."""
     model, photo = _lively_model(encoder), photo_like(517, 389, seed=7)
-    reference = HyperThumbCodec(model, encoder, runtime=Runtime(), tile=256, halo=64)
+    reference = HyperThumbCodec(model, encoder, runtime=Runtime(), tile=256, halo=64, decode_tile=256)
     exported = HyperThumbCodec(model, encoder, engine=engine, tile=256, halo=64)
     assert exported.engine == engine
     thumb = reference.encode(photo, target_bpp=None, rate_t=0.0)

@@ -55,6 +55,22 @@ def test_shallower_decoder_keeps_the_first_blocks_and_everything_else():
         assert torch.equal(value, state[name]), name  # the first block and every other layer copied
 
 
+def test_narrower_hr_branch_starts_new_and_keeps_the_rest(tmp_path):
+    model = small_model("rdbunet")
+    narrow = model.with_decoder(replace(model.config.decoder, hr_blocks=1, hr_features=8))
+    assert narrow.decoder.hr_branch[0].out_channels == 8 and narrow.decoder.upsample[0].in_channels == 8
+    state = model.state_dict()
+    for name, value in narrow.state_dict().items():
+        if not name.startswith(("decoder.hr_branch.", "decoder.upsample.")):
+            assert torch.equal(value, state[name]), name
+    narrow.save_pretrained(tmp_path)
+    loaded = HyperThumbModel.from_pretrained(tmp_path)
+    assert loaded.config.decoder == narrow.config.decoder
+    coefficients, thumbnail = torch.randn(1, 192, 4, 4), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded.decoder(coefficients, thumbnail), narrow.decoder(coefficients, thumbnail))
+
+
 @pytest.mark.training
 def test_decoder_only_training_moves_the_decoder_alone(tmp_path):
     photos = tmp_path / "photos"

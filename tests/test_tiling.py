@@ -64,8 +64,8 @@ def _lively_model(encoder: str):
 def test_tiled_matches_untiled(encoder):
     model, photo = _lively_model(encoder), photo_like(1000, 744, seed=5)
     whole = HyperThumbCodec(model, name=encoder, tile=None)
-    tiled = HyperThumbCodec(model, name=encoder, tile=512)
-    assert tiled._tile_for(768, 1024) == 512  # 2 x 2 tiles at least
+    tiled = HyperThumbCodec(model, name=encoder, tile=512, decode_tile=512)
+    assert tiled._tile_for(768, 1024, tiled.tile) == 512  # 2 x 2 tiles at least
     thumb = whole.encode(photo, rate_t=0.0)
     tiled_thumb = tiled.encode(photo, rate_t=0.0)
     assert psnr(tiled_thumb.image, thumb.image) > 45
@@ -73,7 +73,9 @@ def test_tiled_matches_untiled(encoder):
 
 
 def test_small_photos_run_whole(small_codec):
-    assert small_codec._tile_for(2048, 2048) is None and small_codec._tile_for(2048, 2080) == 2048
+    assert small_codec._tile_for(2048, 2048, small_codec.tile) is None
+    assert small_codec._tile_for(2048, 2080, small_codec.tile) == 2048
+    assert small_codec._tile_for(4096, 6144, small_codec.decode_tile) is None  # PyTorch decodes 6K whole
 
 
 def test_tile_settings_are_checked():
@@ -81,6 +83,8 @@ def test_tile_settings_are_checked():
         HyperThumbCodec(small_model(), tile=1000)
     with pytest.raises(ValueError):
         HyperThumbCodec(small_model(), tile=256, halo=128)
+    with pytest.raises(ValueError):
+        HyperThumbCodec(small_model(), decode_tile=1000)
 
 
 def test_fast_cpu_path_keeps_quality():
