@@ -33,7 +33,6 @@ from PIL import Image, ImageDraw
 import hyperthumb
 from hyperthumb import charts
 from hyperthumb.checkpoint import checkpoint_summary
-from hyperthumb.codec import DECODE_TILE_ENV, DEFAULT_TILE
 from hyperthumb.engines import ENGINE_ENV
 from hyperthumb.errors import HyperThumbError, InvalidImageError, InvalidThumbnailError
 from hyperthumb.image_io import load_image
@@ -66,9 +65,6 @@ APP_MAX_PIXELS = int(float(os.environ.get("HYPERTHUMB_MAX_MEGAPIXELS", "50")) * 
 # takes the app to 2.75 GB against 1.6-1.8 GB (`tests/bench_app.py`). So the app runs PyTorch unless
 # HYPERTHUMB_ENGINE names another engine.
 os.environ.setdefault(ENGINE_ENV, "torch")
-# PyTorch decodes a 6K photo whole by default, 1.1 GB above the process; on top of the app's 0.9 GB
-# idle that took a 6K upload to 2.17 GB against 1.6-1.8 GB in 2048-pixel tiles (`tests/bench_app.py`).
-os.environ.setdefault(DECODE_TILE_ENV, str(DEFAULT_TILE))
 LABELS_DB_ENV = "HYPERTHUMB_LABELS_DB"
 ADMIN_TOKEN_ENV = "HYPERTHUMB_ADMIN_TOKEN"  # exporting raw votes; reading the aggregate is public
 SHARE_ENV = "HYPERTHUMB_SHARE"

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Literal, Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
@@ -35,25 +35,11 @@ BPP_TOLERANCE = 0.05  # relative: what "hits the target" means
 _SEARCH_RANGE = (-3.0, 3.0)  # training samples t in [-3, 1]; the QPM's gain extrapolates past 1
 _SEARCH_STEPS = 18
 DEFAULT_TILE = 2048  # largest HR tile side; photos up to 2048 * 2048 pixels run whole
-# PyTorch's decoders hold about 40 MB per HR megapixel (6144x4096 whole: 1.0-1.1 GB peak, fp32 or
-# bf16), so they run a 6K photo whole and skip the halos' recomputation and blending (0.3 s of a
-# 1.9 s fast decode); the exported engines hold more (OpenVINO 1.9 GB) and keep `tile`. A process
-# that holds much else (the app: 0.9 GB idle) sets HYPERTHUMB_DECODE_TILE lower ('none': whole).
+# PyTorch's decoders write their output band by band and hold about 30 MB per HR megapixel (6144x4096
+# whole: 0.78 GB peak in fp32), so they run a 6K photo whole and skip the halos' recomputation and
+# blending (0.3 s of a 1.9 s fast decode); the exported engines hold more (OpenVINO 1.9 GB at 6K
+# whole) and keep `tile`.
 DEFAULT_DECODE_TILE = 5120
-DECODE_TILE_ENV = "HYPERTHUMB_DECODE_TILE"
-
-
-def default_decode_tile() -> Optional[int]:
-    """The PyTorch decoders' tile side: HYPERTHUMB_DECODE_TILE where set, else DEFAULT_DECODE_TILE."""
-    setting = os.environ.get(DECODE_TILE_ENV, "").strip().lower()
-    if not setting:
-        return DEFAULT_DECODE_TILE
-    if setting == "none":
-        return None
-    try:
-        return int(setting)
-    except ValueError:
-        raise ValueError(f"{DECODE_TILE_ENV} must be a tile side in pixels or 'none', got {setting!r}") from None
 DEFAULT_HALO = 128  # HR context on inner tile sides (4 JPEG blocks): > 50 dB seams, random weights
 
 
@@ -99,7 +85,7 @@ class HyperThumbCodec:
 
     `tile` is the largest HR tile side (a multiple of 32); photos of more than tile * tile pixels
     run in tiles, others whole. None never tiles. `decode_tile` is the same for a decoder run by
-    PyTorch ("auto": `default_decode_tile()`); the exported engines decode in `tile`s. `engine` runs the encoder and decoder networks:
+    PyTorch; the exported engines decode in `tile`s. `engine` runs the encoder and decoder networks:
     "torch", "onnxruntime" or "openvino" (`engines.py`); None picks `engines.default_engine`, the
     fastest installed one within 0.05 dB of torch fp32, for the decoder and torch for the encoder
     (`engines.resolve_encoder_engine`), or torch for both when a `runtime` is given. `runtime`
@@ -112,10 +98,8 @@ class HyperThumbCodec:
     def __init__(self, model: HyperThumbModel, name: Optional[str] = None, device: Union[str, torch.device] = "cpu",
                  tile: Optional[int] = DEFAULT_TILE, halo: int = DEFAULT_HALO, runtime: Optional[Runtime] = None,
                  engine: Optional[str] = None, marker: Optional[str] = None,
-                 decode_tile: Union[int, None, Literal["auto"]] = "auto"):
+                 decode_tile: Optional[int] = DEFAULT_DECODE_TILE):
         multiple = model.config.hr_multiple
-        if decode_tile == "auto":
-            decode_tile = default_decode_tile()
         for side in (tile, decode_tile):
             if side is not None and (side % multiple or side < 4 * halo):
                 raise ValueError(f"tile {side} must be a multiple of {multiple} and at least {4 * halo}")

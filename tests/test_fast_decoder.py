@@ -19,7 +19,7 @@ from PIL import Image
 
 import hyperthumb
 from hyperthumb.checkpoint import load_checkpoint
-from hyperthumb.decoder import BicubicPhases
+from hyperthumb.decoder import BicubicPhases, DecoderConfig, FrequencyAwareDecoder
 from hyperthumb.errors import InvalidThumbnailError
 from hyperthumb.metrics import psnr
 from hyperthumb.model import HyperThumbModel
@@ -44,6 +44,25 @@ def test_bicubic_phases_stay_fp32_under_autocast():
         phases = BicubicPhases(4)(x)
     assert phases.dtype == torch.float32
     assert torch.allclose(phases, BicubicPhases(4)(x))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_inference_writes_the_output_in_bands_exactly(channels_last):
+    """Without autograd the decoder writes its output in bands of thumbnail rows; 136 rows make
+    three bands, the last one short."""
+    torch.manual_seed(0)
+    decoder = FrequencyAwareDecoder(DecoderConfig(features=8, coefficient_blocks=1, hr_blocks=1), 4).eval()
+    torch.nn.init.normal_(decoder.upsample[0].weight, 0, 0.05)
+    coefficients, thumbnail = torch.randn(1, 192, 17, 9), torch.rand(1, 3, 136, 72)
+    if channels_last:
+        decoder = decoder.to(memory_format=torch.channels_last)
+        coefficients, thumbnail = (x.contiguous(memory_format=torch.channels_last) for x in (coefficients, thumbnail))
+    whole = decoder(coefficients, thumbnail).detach()  # the training path: one pixel shuffle of whole phases
+    with torch.inference_mode():
+        banded = decoder(coefficients, thumbnail)
+    assert banded.shape == whole.shape == (1, 3, 544, 288)
+    assert torch.allclose(banded, whole, atol=1e-5)
+    assert banded.is_contiguous(memory_format=torch.channels_last) == channels_last
 
 
 def test_shallower_decoder_keeps_the_first_blocks_and_everything_else():

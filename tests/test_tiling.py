@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hyperthumb.codec import DECODE_TILE_ENV, DEFAULT_DECODE_TILE, HyperThumbCodec
+from hyperthumb.codec import DEFAULT_DECODE_TILE, HyperThumbCodec
 from hyperthumb.metrics import psnr
 from hyperthumb.runtime import Runtime
 from hyperthumb.tiling import halo_spans, run_tiled
@@ -76,19 +76,6 @@ def test_small_photos_run_whole(small_codec):
     assert small_codec._tile_for(2048, 2048, small_codec.tile) is None
     assert small_codec._tile_for(2048, 2080, small_codec.tile) == 2048
     assert HyperThumbCodec._tile_for(4096, 6144, DEFAULT_DECODE_TILE) is None  # PyTorch decodes 6K whole
-
-
-def test_pytorch_decode_tile_comes_from_the_environment(monkeypatch):
-    monkeypatch.delenv(DECODE_TILE_ENV, raising=False)
-    assert HyperThumbCodec(small_model()).decode_tile == DEFAULT_DECODE_TILE
-    monkeypatch.setenv(DECODE_TILE_ENV, "1024")
-    assert HyperThumbCodec(small_model()).decode_tile == 1024
-    assert HyperThumbCodec(small_model(), decode_tile=512).decode_tile == 512  # an argument wins
-    monkeypatch.setenv(DECODE_TILE_ENV, "none")
-    assert HyperThumbCodec(small_model()).decode_tile is None
-    monkeypatch.setenv(DECODE_TILE_ENV, "big")
-    with pytest.raises(ValueError, match=DECODE_TILE_ENV):
-        HyperThumbCodec(small_model())
 
 
 def test_tile_settings_are_checked():
