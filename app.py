@@ -33,7 +33,6 @@ from PIL import Image, ImageDraw
 import hyperthumb
 from hyperthumb import charts
 from hyperthumb.checkpoint import checkpoint_summary
-from hyperthumb.engines import ENGINE_ENV
 from hyperthumb.errors import HyperThumbError, InvalidImageError, InvalidThumbnailError
 from hyperthumb.image_io import load_image
 from hyperthumb.jpeg_file import find_marker
@@ -59,12 +58,6 @@ CHART_SIDE = {"cpu": 512, "cuda": 1024}
 # A 6K photo is 25 MP; larger uploads would not fit a shared server's memory. HYPERTHUMB_MAX_MEGAPIXELS
 # raises or lowers the limit for a server that has more or less of it.
 APP_MAX_PIXELS = int(float(os.environ.get("HYPERTHUMB_MAX_MEGAPIXELS", "50")) * 1_000_000)
-# Nearly every upload is a new photo size, and OpenVINO prepares its encoder anew for each size (its
-# antialiased downscale), in time and memory. Measured on the development CPU: a new 2 MP photo encodes
-# in 10-17 s against PyTorch's 3.5 s; a new 6K photo reaches its first result up to 20 s sooner, but
-# takes the app to 2.75 GB against 1.6-1.8 GB (`tests/bench_app.py`). So the app runs PyTorch unless
-# HYPERTHUMB_ENGINE names another engine.
-os.environ.setdefault(ENGINE_ENV, "torch")
 LABELS_DB_ENV = "HYPERTHUMB_LABELS_DB"
 ADMIN_TOKEN_ENV = "HYPERTHUMB_ADMIN_TOKEN"  # exporting raw votes; reading the aggregate is public
 SHARE_ENV = "HYPERTHUMB_SHARE"

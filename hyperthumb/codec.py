@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .engines import ExportedNetwork, decoder_example, encoder_example, resolve_encoder_engine, resolve_engine
+from .engines import ExportedNetwork, decoder_example, encoder_example, resolve_engine
 from .errors import InvalidThumbnailError
 from .image_io import ImageSource, load_image, to_tensor
 from .jpeg_file import ThumbnailMarker, read_thumbnail, write_thumbnail
@@ -86,9 +86,8 @@ class HyperThumbCodec:
     `tile` is the largest HR tile side (a multiple of 32); photos of more than tile * tile pixels
     run in tiles, others whole. None never tiles. `decode_tile` is the same for a decoder run by
     PyTorch; the exported engines decode in `tile`s. `engine` runs the encoder and decoder networks:
-    "torch", "onnxruntime" or "openvino" (`engines.py`); None picks `engines.default_engine`, the
-    fastest installed one within 0.05 dB of torch fp32, for the decoder and torch for the encoder
-    (`engines.resolve_encoder_engine`), or torch for both when a `runtime` is given. `runtime`
+    "torch", "onnxruntime" or "openvino" (`engines.py`); None is torch, the fastest measured, unless
+    `HYPERTHUMB_ENGINE` names another and no `runtime` (torch's) is given. `runtime`
     sets torch's precision, layout, compilation and tile batching (default: the measured best for
     the device). The exported engines choose their own precision unless a runtime without autocast
     asks for fp32, and use only its tile batching. `marker` is the model name its thumbnails carry
@@ -111,12 +110,10 @@ class HyperThumbCodec:
         self.device = torch.device(device)
         self.tile, self.halo = tile, halo
         requested = "torch" if engine is None and runtime else engine
-        fast_decoder = self.model.config.decoder.hr_blocks <= 1  # the engines rank differently for it
-        self.engine = resolve_engine(requested, self.device, fast_decoder)  # the decoder's, as reports name it
-        self.encoder_engine = resolve_encoder_engine(requested, self.device)
+        self.engine = resolve_engine(requested, self.device)
         self.decode_tile = decode_tile if self.engine == "torch" else tile
         self.runtime, self._decoder = self._prepare(self.model.decoder, self.engine, runtime, decoder_example())
-        self._encoder_runtime, self._encoder = self._prepare(self.model.encoder, self.encoder_engine, runtime,
+        self._encoder_runtime, self._encoder = self._prepare(self.model.encoder, self.engine, runtime,
                                                              encoder_example(multiple))
 
     def _prepare(self, network: torch.nn.Module, engine: str, runtime: Optional[Runtime],

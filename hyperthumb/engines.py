@@ -13,7 +13,7 @@ OpenVINO converts from the torch module (its PyTorch frontend), not from the ONN
 up to 0.56 on a 0-1 scale), while its PyTorch frontend matches torch to 2e-7.
 
 Both packages are optional and imported only when used; a missing one falls back to torch.
-`HYPERTHUMB_ENGINE` names the engine that codecs without an explicit one use instead of the default.
+`HYPERTHUMB_ENGINE` names the engine that codecs without an explicit one use instead of torch.
 """
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ import torch
 from torch import nn
 
 from .lpips_weights import cache_dir
-from .runtime import cpu_has_native_bf16
 
 ENGINES = ("torch", "onnxruntime", "openvino")
 ENGINE_ENV = "HYPERTHUMB_ENGINE"
@@ -42,13 +41,6 @@ _PACKAGES = {"torch": (), "onnxruntime": ("onnxruntime", "onnx", "onnxscript"), 
 # Bump when the export or a network's forward changes (2: the decoder adds its bicubic as phases).
 _FORMAT_VERSION = b"hyperthumb-export-2"
 
-# The order the default tries engines in, fastest first, from `python -m hyperthumb bench` on the
-# development machine (see `default_engine`).
-_PREFERENCE_NATIVE_BF16 = ("torch", "openvino", "onnxruntime")
-_PREFERENCE_FP32 = ("openvino", "torch", "onnxruntime")
-_PREFERENCE_FP32_FAST_DECODER = ("torch", "openvino", "onnxruntime")
-
-
 def engine_available(engine: str) -> bool:
     """Whether `engine` can run here (torch always can)."""
     if engine not in ENGINES:
@@ -56,56 +48,31 @@ def engine_available(engine: str) -> bool:
     return all(importlib.util.find_spec(package) is not None for package in _PACKAGES[engine])
 
 
-def default_engine(device: torch.device, fast_decoder: bool = False) -> str:
-    """The fastest available engine for `device` whose HR PSNR is within 0.05 dB of PyTorch fp32;
-    `fast_decoder` for the one-block decoders, whose order differs in fp32.
+def resolve_engine(requested: Optional[str], device: torch.device) -> str:
+    """`requested`, else (on a CPU) `$HYPERTHUMB_ENGINE`, else torch; torch, with a warning, where
+    the named engine is not installed.
 
-    Measured with `python -m hyperthumb bench` on an otherwise idle 2-core AMD EPYC with native
-    bf16 (figures in the README), decode seconds, RDBUnet / Transformer / their fast decoders. With
-    native bf16, at 2048x1536 (`--repeats 3`): torch bf16 0.32 / 0.36 / 0.11 / 0.13, OpenVINO (bf16,
-    its own choice) 0.38 / 0.38 / 0.15 / 0.17, ONNX Runtime (fp32) 0.77 / 0.77 / 0.22 / 0.25; at
-    6144x4096 torch and OpenVINO tie for the full decoders and torch leads for the fast ones (1.05 /
-    1.19 s against 1.54 / 1.58). With `--fp32`, the path of CPUs without native bf16, at 6144x4096:
-    OpenVINO 6.40 / 6.31 / 1.85 / 2.00, torch channels-last 8.39 / 6.48 / 1.53 / 1.43, ONNX Runtime
-    8.46 / 8.41 / 2.08 / 2.05; all within 0.001 dB of torch fp32. Hence torch first where bf16 is
-    native; in fp32 OpenVINO for the full decoders and torch for the fast ones. A GPU always uses
-    torch: these engines run on CPUs.
+    Torch is the default because it measured fastest for every network on the development CPU (a
+    2-core AMD EPYC with native bf16; figures in the README). With native bf16 at 2048x1536
+    (`python -m hyperthumb bench --repeats 3`, decode s, RDBUnet / Transformer / their fast
+    decoders): torch bf16 0.32 / 0.36 / 0.11 / 0.13, OpenVINO 0.38 / 0.38 / 0.15 / 0.17, ONNX Runtime
+    0.77 / 0.77 / 0.22 / 0.25. In fp32 (`--fp32`, the path of CPUs without native bf16) at 6144x4096,
+    once torch decoded whole photos in bands: torch channels-last 6.04 / 5.91 s for the full
+    decoders against OpenVINO's 6.28 / 6.34 (which had led with 6.40 / 6.31 against 8.39 / 6.48 in
+    2048-pixel tiles). The exported encoders are also prepared anew for each input size (their
+    antialiased downscale), and nearly every photo is a new size: OpenVINO's first encode took 10-17 s
+    for a 2 MP photo against torch's 3.5 s. A GPU always uses torch: these engines run on CPUs.
     """
-    if device.type != "cpu":
-        return "torch"
-    if cpu_has_native_bf16():
-        preference = _PREFERENCE_NATIVE_BF16
-    else:
-        preference = _PREFERENCE_FP32_FAST_DECODER if fast_decoder else _PREFERENCE_FP32
-    return next(engine for engine in preference if engine_available(engine))
-
-
-def resolve_engine(requested: Optional[str], device: torch.device, fast_decoder: bool = False) -> str:
-    """`requested`, else (on a CPU) `$HYPERTHUMB_ENGINE`, else the default; torch, with a warning,
-    where the named engine is not installed."""
     if requested is None and device.type == "cpu":
         requested = os.environ.get(ENGINE_ENV) or None
     if requested is None:
-        return default_engine(device, fast_decoder)
+        return "torch"
     if requested != "torch" and device.type != "cpu":
         raise ValueError(f"the {requested} engine runs on the CPU only, not on {device}")
     if not engine_available(requested):
         warnings.warn(f"{requested} is not installed; running the networks with torch instead", stacklevel=3)
         return "torch"
     return requested
-
-
-def resolve_encoder_engine(requested: Optional[str], device: torch.device) -> str:
-    """As `resolve_engine`, except that the automatic choice for the encoder is torch.
-
-    The exported encoders are prepared anew for each input size (their antialiased downscale), and
-    nearly every photo is a new size: measured on a 2-core AMD EPYC, OpenVINO's first encode took
-    10-17 s for a 2 MP photo against torch's 3.5 s, and 15.9 s against 7.7 s (and 0.8 GB more) for
-    a 6144x4096 one. The decoder has no such cost and keeps `default_engine`.
-    """
-    if requested is None and device.type == "cpu" and not os.environ.get(ENGINE_ENV):
-        return "torch"
-    return resolve_engine(requested, device)
 
 
 def weights_digest(network: nn.Module) -> str:

@@ -1,7 +1,6 @@
 """Shared fixtures: small photo-like images made in the test, and small random-weight models."""
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from functools import lru_cache
 
@@ -16,9 +15,6 @@ from hyperthumb.registry import ENCODER_OF_CHECKPOINT, FAST_DECODER_OF, MARKER_O
 
 # Test tensors are small: one thread beats two, and does not fight the training runs for the cores.
 torch.set_num_threads(1)
-# The codec tests compare against the torch modules and use many small models that would each be
-# exported; tests/test_engines.py runs the exported engines and the default choice.
-os.environ.setdefault("HYPERTHUMB_ENGINE", "torch")
 
 SMALL_ENCODERS = {
     "rdbunet": {"features": 8, "growth": 8, "dense_layers": 2, "blocks_per_level": 1},

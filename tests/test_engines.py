@@ -11,7 +11,7 @@ from hyperthumb import engines, runtime
 from hyperthumb.codec import HyperThumbCodec
 from hyperthumb.metrics import psnr
 from hyperthumb.runtime import Runtime
-from tests.conftest import photo_like, small_checkpoint_model, small_model
+from tests.conftest import photo_like, small_model
 
 EXPORTED = [pytest.param(engine, marks=pytest.mark.skipif(not engines.engine_available(engine),
                                                           reason=f"{engine} not installed"))
@@ -82,8 +82,6 @@ def test_missing_engine_falls_back_to_torch(monkeypatch):
     _without(monkeypatch, "onnxscript")
     assert not engines.engine_available("onnxruntime")  # it could not be exported
     _without(monkeypatch, "onnxruntime", "openvino")
-    cpu = torch.device("cpu")
-    assert engines.default_engine(cpu) == "torch"
     with pytest.warns(UserWarning, match="openvino is not installed"):
         codec = HyperThumbCodec(small_model(), engine="openvino")
     assert codec.engine == "torch"
@@ -91,18 +89,14 @@ def test_missing_engine_falls_back_to_torch(monkeypatch):
     assert codec.decode(codec.encode(photo, target_bpp=0.5).jpeg).size == photo.size
 
 
-def test_default_follows_the_measured_order(monkeypatch):
-    cpu = torch.device("cpu")
+def test_torch_runs_both_networks_unless_another_engine_is_named(monkeypatch):
     monkeypatch.setattr(engines, "engine_available", lambda engine: True)
-    assert engines.default_engine(torch.device("cuda")) == "torch"
-    monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: True)
-    assert engines.default_engine(cpu) == "torch"
-    assert engines.default_engine(cpu, fast_decoder=True) == "torch"
-    monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: False)
-    assert engines.default_engine(cpu) == "openvino"
-    assert engines.default_engine(cpu, fast_decoder=True) == "torch"
-    monkeypatch.setattr(engines, "engine_available", lambda engine: engine != "openvino")
-    assert engines.default_engine(cpu) == "torch"
+    monkeypatch.delenv(engines.ENGINE_ENV, raising=False)
+    assert HyperThumbCodec(small_model()).engine == "torch"
+    monkeypatch.setenv(engines.ENGINE_ENV, "onnxruntime")
+    assert engines.resolve_engine(None, torch.device("cpu")) == "onnxruntime"
+    assert engines.resolve_engine(None, torch.device("cuda")) == "torch"  # the variable is the CPU's
+    assert engines.resolve_engine("openvino", torch.device("cpu")) == "openvino"
 
 
 def test_torch_runs_channels_last_on_every_cpu_and_bf16_only_where_native(monkeypatch):
@@ -121,17 +115,3 @@ def test_engine_choice_is_checked(monkeypatch):
     assert HyperThumbCodec(small_model(), runtime=Runtime()).engine == "torch"  # a runtime is torch's
     monkeypatch.setenv(engines.ENGINE_ENV, "torch")
     assert HyperThumbCodec(small_model()).engine == "torch"
-
-
-def test_the_automatic_choice_runs_the_encoder_with_torch(monkeypatch):
-    """Exported encoders are prepared anew for each photo size; a named engine still runs both."""
-    monkeypatch.setattr(engines, "engine_available", lambda engine: True)
-    monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: False)
-    codec = HyperThumbCodec(small_model())
-    assert (codec.encoder_engine, codec.engine) == ("torch", "openvino")
-    fast = HyperThumbCodec(small_checkpoint_model("rdbunet-fast"), "rdbunet-fast", marker="rdbunet")
-    assert (fast.encoder_engine, fast.engine) == ("torch", "torch")  # in fp32 torch leads for one block
-    monkeypatch.setenv(engines.ENGINE_ENV, "onnxruntime")
-    assert engines.resolve_encoder_engine(None, torch.device("cpu")) == "onnxruntime"
-    monkeypatch.delenv(engines.ENGINE_ENV)
-    assert engines.resolve_encoder_engine("openvino", torch.device("cpu")) == "openvino"
