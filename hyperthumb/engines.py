@@ -38,8 +38,9 @@ ENGINES = ("torch", "onnxruntime", "openvino")
 ENGINE_ENV = "HYPERTHUMB_ENGINE"
 # What each engine needs installed: ONNX Runtime's export is torch.onnx's, which needs onnx and onnxscript.
 _PACKAGES = {"torch": (), "onnxruntime": ("onnxruntime", "onnx", "onnxscript"), "openvino": ("openvino",)}
-# Bump when the export or a network's forward changes (2: the decoder adds its bicubic as phases).
-_FORMAT_VERSION = b"hyperthumb-export-2"
+# Bump when the export or a network's forward changes (2: the decoder adds its bicubic as phases;
+# 3: residual blocks add in place).
+_FORMAT_VERSION = b"hyperthumb-export-3"
 
 def engine_available(engine: str) -> bool:
     """Whether `engine` can run here (torch always can)."""
