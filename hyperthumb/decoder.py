@@ -7,8 +7,8 @@
 The bicubic upscale is computed as the convolution it is (`BicubicPhases`) and added before the
 pixel shuffle, at the thumbnail's resolution: at 6K on two CPU cores the convolution took 0.07 s
 against 0.4-0.8 s for `interpolate` (NCHW / channels-last), and an HR-sized addition is saved; a
-one-block decoder went from 1.62 to 0.95 s (`tests/bench_decoder_depth.py`). Without autograd the
-output is written in bands of rows, so that a whole 6K decode peaks at 0.78 GB instead of 1.08 GB.
+one-block decoder went from 1.62 to 0.95 s (`tests/bench_decoder_depth.py`). At inference on a
+CPU the HR branch streams over bands of rows (`_restore_in_bands`).
 """
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from torch import nn
 
 # Dequantized coefficients span about +-1024; this brings them near unit scale.
 _COEFFICIENT_SCALE = 1.0 / 64.0
-_BAND_ROWS = 64  # thumbnail rows per band of the inference output
-_BAND_CONTEXT = 2  # rows the bicubic phases' 5x5 convolution (and the 3x3 before it) reach past a band
+_BLOCK = 8  # thumbnail rows per row of coefficient blocks
+_BAND_ROWS = 64  # thumbnail rows per band at inference (whole blocks), unless the network is deeper
+_BICUBIC_REACH = 2  # rows the bicubic phases' 5x5 convolution reads past a band
 
 
 @dataclass
@@ -103,16 +104,19 @@ class FrequencyAwareDecoder(nn.Module):
 
     def forward(self, coefficient_channels: torch.Tensor, thumbnail: torch.Tensor) -> torch.Tensor:
         """(N,192,h/8,w/8) dequantized coefficients + (N,3,h,w) decoded thumbnail -> HR (N,3,sh,sw)."""
-        features = self.hr_branch(self._joined(coefficient_channels, thumbnail))  # nothing else held meanwhile
-        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        frequency = self.coefficient_branch[:-2](coefficient_channels * _COEFFICIENT_SCALE)
+        if (torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling()
+                or thumbnail.device.type != "cpu"):  # a GPU wants its work in large pieces
+            features = self.hr_branch(self._joined(frequency, thumbnail))
             return self.upsample[1](self._phases(features, thumbnail))
-        return self._restore_in_bands(features, thumbnail)
+        return self._restore_in_bands(frequency, thumbnail)
 
-    def _joined(self, coefficient_channels: torch.Tensor, thumbnail: torch.Tensor) -> torch.Tensor:
-        """The coefficient branch's features at the thumbnail's resolution, and the thumbnail."""
-        frequency_features = self.coefficient_branch(coefficient_channels * _COEFFICIENT_SCALE)
+    def _joined(self, frequency: torch.Tensor, thumbnail: torch.Tensor) -> torch.Tensor:
+        """The coefficient branch's features brought to the thumbnail's resolution (its 1x1
+        convolution and pixel shuffle, which reach no neighbour), and the thumbnail."""
+        features = self.coefficient_branch[-2:](frequency)
         # The thumbnail joins in the features' precision, as the next convolution would cast it anyway.
-        return torch.cat([frequency_features, thumbnail.to(frequency_features.dtype)], dim=1)
+        return torch.cat([features, thumbnail.to(features.dtype)], dim=1)
 
     def _phases(self, features: torch.Tensor, thumbnail: torch.Tensor) -> torch.Tensor:
         """The HR output as scale^2 phases per colour at the thumbnail's resolution, fp32."""
@@ -120,21 +124,78 @@ class FrequencyAwareDecoder(nn.Module):
         phases += self.upsample[0](features)  # in place, in fp32: one HR-sized buffer fewer
         return phases
 
-    def _restore_in_bands(self, features: torch.Tensor, thumbnail: torch.Tensor) -> torch.Tensor:
-        """Inference: the output written band by band, each band's phases shuffled straight into it,
-        so that neither the phases nor the residual exist whole (three HR-sized fp32 buffers at once
-        otherwise). Exact: the 3x3 and 5x5 convolutions see two rows of context past each band."""
+    def _restore_in_bands(self, frequency: torch.Tensor, thumbnail: torch.Tensor) -> torch.Tensor:
+        """Inference: the HR branch and the upsampling run over the image as a stream of bands of
+        thumbnail rows, each layer passing on the rows it can finish (`_RowConv`), and each band of
+        finished phases is shuffled straight into the output. So no activation at the thumbnail's
+        resolution exists whole, nothing is computed twice, and the bands' buffers are small enough
+        to be reused from the heap instead of faulted in afresh: ... Exact, as every convolution
+        sees the rows it would see whole.
+
+        The phases are ordered (row phase, column phase, colour) here rather than the trained
+        (colour, row phase, column phase): in channels-last memory the shuffle then moves runs of
+        `scale` pixels' colours instead of single values (a 6K fast decode: 0.03 s less)."""
         n, _, height, width = thumbnail.shape
         s = self.scale
+        conv = self.upsample[0]
+        pixel_major = torch.arange(3 * s * s, device=conv.weight.device).view(3, s * s).t().reshape(-1)
+        layers = [_RowResidual(layer) if isinstance(layer, ResidualBlock) else _RowConv(layer.weight, layer.bias)
+                  for layer in self.hr_branch] + [_RowConv(conv.weight[pixel_major], conv.bias[pixel_major])]
         out = torch.empty((n, 3, height * s, width * s), device=thumbnail.device,
-                          memory_format=torch.channels_last if features.is_contiguous(
+                          memory_format=torch.channels_last if thumbnail.is_contiguous(
                               memory_format=torch.channels_last) else torch.contiguous_format)
-        for top in range(0, height, _BAND_ROWS):
-            bottom = min(top + _BAND_ROWS, height)
-            lo, hi = max(top - _BAND_CONTEXT, 0), min(bottom + _BAND_CONTEXT, height)
-            rows = bottom - top
-            phases = self._phases(features[:, :, lo:hi], thumbnail[:, :, lo:hi])[:, :, top - lo:top - lo + rows]
-            # pixel shuffle: out[., c, y*s + i, x*s + j] = phases[., c*s*s + i*s + j, y, x]
-            out[:, :, top * s:bottom * s].view(n, 3, rows, s, width, s).copy_(
-                phases.view(n, 3, s, s, rows, width).permute(0, 1, 4, 2, 5, 3))
+        # Each convolution passes on one row fewer than it gets of the first band, and each needs two.
+        convs = sum(isinstance(layer, nn.Conv2d) for layer in self.hr_branch.modules()) + 1
+        band = max(_BAND_ROWS, -(-(convs + 2) // _BLOCK) * _BLOCK)
+        done = 0  # output rows written, in thumbnail rows
+        for top in range(0, height, band):
+            last = top + band >= height
+            rows = self._joined(frequency[:, :, top // _BLOCK:(top + band) // _BLOCK], thumbnail[:, :, top:top + band])
+            for layer in layers:
+                rows = layer(rows, last)
+            count = rows.shape[2]
+            lo, hi = max(done - _BICUBIC_REACH, 0), min(done + count + _BICUBIC_REACH, height)
+            bicubic = self.bicubic_phases(thumbnail[:, :, lo:hi])[:, :, done - lo:done - lo + count]
+            phases = rows.float()
+            phases.view(n, s, s, 3, count, width).add_(bicubic.view(n, 3, s, s, count, width).permute(0, 2, 3, 1, 4, 5))
+            # pixel shuffle: out[., c, y*s + i, x*s + j] = phases[., (i*s + j)*3 + c, y, x]
+            out[:, :, done * s:(done + count) * s].view(n, 3, count, s, width, s).copy_(
+                phases.view(n, s, s, 3, count, width).permute(0, 3, 4, 1, 5, 2))
+            done += count
+        return out
+
+
+class _RowConv:
+    """A 3x3 convolution (padding 1) over an image that arrives in bands of rows, top to bottom:
+    each call returns the rows whose three input rows have arrived (the band's less its last, and
+    the previous band's last); the image's top and bottom get their zero rows."""
+
+    def __init__(self, weight: torch.Tensor, bias: Optional[torch.Tensor]):
+        self.weight, self.bias = weight, bias
+        self.carry: Optional[torch.Tensor] = None  # the last two rows seen
+
+    def __call__(self, rows: torch.Tensor, last: bool) -> torch.Tensor:
+        edge = torch.zeros_like(rows[:, :, :1])
+        window = torch.cat([edge if self.carry is None else self.carry, rows] + ([edge] if last else []), dim=2)
+        self.carry = window[:, :, -2:].clone()  # not a view, which would keep the whole window
+        return F.conv2d(window, self.weight, self.bias, padding=(0, 1))
+
+
+class _RowResidual:
+    """A residual block over bands of rows: its two convolutions as `_RowConv`s, each output row
+    added to its input row, the last rows of which wait for the next band's."""
+
+    def __init__(self, block: ResidualBlock):
+        first, self.relu, second = block.body
+        self.first, self.second = _RowConv(first.weight, first.bias), _RowConv(second.weight, second.bias)
+        self.waiting: Optional[torch.Tensor] = None
+
+    def __call__(self, rows: torch.Tensor, last: bool) -> torch.Tensor:
+        out = self.second(self.relu(self.first(rows, last)), last)
+        held = 0 if self.waiting is None else self.waiting.shape[2]
+        if held:
+            out[:, :, :held] += self.waiting
+        used = out.shape[2] - held
+        out[:, :, held:] += rows[:, :, :used]
+        self.waiting = rows[:, :, used:].clone()
         return out

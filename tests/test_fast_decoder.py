@@ -19,6 +19,7 @@ from PIL import Image
 
 import hyperthumb
 from hyperthumb.checkpoint import load_checkpoint
+from hyperthumb import decoder as decoder_module
 from hyperthumb.decoder import BicubicPhases, DecoderConfig, FrequencyAwareDecoder
 from hyperthumb.errors import InvalidThumbnailError
 from hyperthumb.metrics import psnr
@@ -47,17 +48,19 @@ def test_bicubic_phases_stay_fp32_under_autocast():
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_inference_writes_the_output_in_bands_exactly(channels_last):
-    """Without autograd the decoder writes its output in bands of thumbnail rows; 136 rows make
-    three bands, the last one short."""
+@pytest.mark.parametrize("hr_blocks, band_rows", [(1, 64), (3, 64), (3, 8)])
+def test_inference_streams_the_image_in_bands_exactly(channels_last, hr_blocks, band_rows, monkeypatch):
+    """Without autograd the HR branch runs over bands of thumbnail rows: 136 rows make three bands of
+    64, the last one short; bands of 8 rows are too few for eight convolutions, which take 16."""
+    monkeypatch.setattr(decoder_module, "_BAND_ROWS", band_rows)
     torch.manual_seed(0)
-    decoder = FrequencyAwareDecoder(DecoderConfig(features=8, coefficient_blocks=1, hr_blocks=1), 4).eval()
+    decoder = FrequencyAwareDecoder(DecoderConfig(features=8, coefficient_blocks=1, hr_blocks=hr_blocks), 4).eval()
     torch.nn.init.normal_(decoder.upsample[0].weight, 0, 0.05)
     coefficients, thumbnail = torch.randn(1, 192, 17, 9), torch.rand(1, 3, 136, 72)
     if channels_last:
         decoder = decoder.to(memory_format=torch.channels_last)
         coefficients, thumbnail = (x.contiguous(memory_format=torch.channels_last) for x in (coefficients, thumbnail))
-    whole = decoder(coefficients, thumbnail).detach()  # the training path: one pixel shuffle of whole phases
+    whole = decoder(coefficients, thumbnail).detach()  # the training path: each layer over the whole image
     with torch.inference_mode():
         banded = decoder(coefficients, thumbnail)
     assert banded.shape == whole.shape == (1, 3, 544, 288)
