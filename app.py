@@ -40,6 +40,7 @@ from hyperthumb.labels import VoteRefused, VoteStore
 from hyperthumb import registry
 from hyperthumb.methods import MethodResult, measure, run_method
 from hyperthumb.registry import BASELINE, REFERENCE_METHODS
+from hyperthumb.runtime import keep_freed_memory
 from hyperthumb.metrics import lpips_available
 from hyperthumb.study import (MANIFEST, STUDY_DIR_ENV, StudyPool, box_around, results as study_results,
                               scores_figure, win_rate_figure)
@@ -773,6 +774,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                         help=f"ask Gradio for a public link (also: {SHARE_ENV}=1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
+    keep_freed_memory()
     build_demo().launch(server_name=args.host, server_port=args.port, share=args.share)
 
 

@@ -29,7 +29,7 @@ from .engines import ENGINES, engine_available
 from .image_io import to_tensor
 from .metrics import psnr
 from .model import HyperThumbModel
-from .runtime import Runtime, cpu_has_native_bf16
+from .runtime import Runtime, cpu_has_native_bf16, release_freed_memory
 
 _NOISE_TILE = 256
 
@@ -83,7 +83,9 @@ class _PeakMemory:
 
 
 def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> tuple[float, int, object]:
-    """(median seconds, peak memory bytes over all runs, last result)."""
+    """(median seconds, peak memory bytes over all runs, last result). Memory kept from earlier work
+    (`runtime.keep_freed_memory`) is released first, so the peak is this work's own."""
+    release_freed_memory()
     times, result = [], None
     with _PeakMemory(device) as memory:
         for _ in range(repeats):

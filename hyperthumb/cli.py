@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .errors import HyperThumbError
+from .runtime import keep_freed_memory
 
 
 def _encode(args: argparse.Namespace) -> None:
@@ -310,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     try:
         args.run(args)
     except (HyperThumbError, ValueError, OSError) as exc:

@@ -145,3 +145,35 @@ def test_decoder_stays_small():
     from hyperthumb.model import parameter_counts
 
     assert parameter_counts(small_model())["decoder"] < 600_000
+
+
+_REUSE_SCRIPT = """
+import resource, sys, torch
+from hyperthumb.runtime import keep_freed_memory
+kept = keep_freed_memory() if sys.argv[1] == "keep" else False
+for _ in range(4):  # 24 MB buffers, freed while their neighbours live, as a network's activations
+    a, b = torch.ones(6 * 2**20), torch.ones(6 * 2**20)
+    del a
+    c = torch.ones(6 * 2**20)
+    del b, c
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(4):
+    a, b = torch.ones(6 * 2**20), torch.ones(6 * 2**20)
+    del a
+    c = torch.ones(6 * 2**20)
+    del b, c
+print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_kept_memory_is_reused_without_page_faults():
+    """Buffers of a network's activations' size are faulted in afresh by default each time they
+    are allocated again, and not once freed memory is kept."""
+    faults = {}
+    for mode in ("default", "keep"):
+        done = subprocess.run([sys.executable, "-c", _REUSE_SCRIPT, mode], capture_output=True, text=True, check=True)
+        kept, count = done.stdout.split()
+        faults[mode] = int(count)
+    assert kept == "True"
+    assert faults["default"] > 10_000 and faults["keep"] < 1_000, faults
