@@ -28,7 +28,7 @@ from .jpeg_file import ThumbnailMarker, read_thumbnail, write_thumbnail
 from .jpeg_size import thumbnail_file_bytes
 from .model import BLOCK_GRID, HyperThumbModel, QuantizedThumbnail
 from .resize import pad_to_multiple
-from .runtime import Runtime
+from .runtime import Runtime, release_freed_memory
 from .tiling import Window, run_tiled
 
 BPP_TOLERANCE = 0.05  # relative: what "hits the target" means
@@ -198,6 +198,7 @@ class HyperThumbCodec:
         jpeg = write_thumbnail(quantized.coefficients[0].cpu().numpy(), luma, chroma, marker)
         image = Image.open(io.BytesIO(jpeg))  # what a viewer shows
         image.load()
+        release_freed_memory()
         if progress:
             progress(1.0)
         return Thumbnail(jpeg=jpeg, encoder=self.name, hr_size=(width, height), bpp=len(jpeg) * 8 / (width * height),
@@ -251,4 +252,5 @@ class HyperThumbCodec:
         tile = self._tile_for(size[0] * self.scale, size[1] * self.scale, self.decode_tile)
         run_tiled(run, size, restored, Fraction(self.scale), tile and tile // self.scale, self.halo // self.scale,
                   BLOCK_GRID, self.runtime.batch)
+        release_freed_memory()
         return Image.fromarray(restored, "RGB")
