@@ -223,9 +223,11 @@ class HyperThumbCodec:
                 hi = t
         return best_t, best
 
-    def _run_decoder(self, channels: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
-        """The decoder network through this codec's engine and memory layout."""
-        return self._decoder(self.runtime.layout(channels), self.runtime.layout(decoded))
+    def _run_decoder(self, channels: torch.Tensor, decoded: torch.Tensor,
+                     out: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The decoder network through this codec's engine and memory layout (`out`: PyTorch's only)."""
+        inputs = self.runtime.layout(channels), self.runtime.layout(decoded)
+        return self._decoder(*inputs) if out is None else self._decoder(*inputs, out=out)
 
     @torch.inference_mode()
     def decode(self, source: Union[bytes, str, os.PathLike]) -> Image.Image:
@@ -241,16 +243,23 @@ class HyperThumbCodec:
         luma, chroma = (torch.from_numpy(table.astype(np.int16)).reshape(1, 64).to(self.device)
                         for table in (parsed.luma_table, parsed.chroma_table))
         size = (coefficients.shape[2] * BLOCK_GRID, coefficients.shape[3] * BLOCK_GRID)
-        restored = np.empty((marker.height, marker.width, 3), np.uint8)
-
-        def run(windows: list[Window]) -> torch.Tensor:
-            blocks = torch.cat([coefficients[:, :, rows, cols] for rows, cols in
-                                (window.slices(BLOCK_GRID) for window in windows)])
-            quantized = QuantizedThumbnail(blocks.to(self.device), luma, chroma)
-            return self.model.decompress(quantized, self.runtime.autocast_dtype, self._run_decoder)[1]
-
         tile = self._tile_for(size[0] * self.scale, size[1] * self.scale, self.decode_tile)
-        run_tiled(run, size, restored, Fraction(self.scale), tile and tile // self.scale, self.halo // self.scale,
-                  BLOCK_GRID, self.runtime.batch)
+        if tile is None and self.engine == "torch":  # whole, the decoder writes the pixels itself
+            padded = np.empty((size[0] * self.scale, size[1] * self.scale, 3), np.uint8)
+            quantized = QuantizedThumbnail(coefficients.to(self.device), luma, chroma)
+            self.model.decompress(quantized, self.runtime.autocast_dtype, self._run_decoder,
+                                  out=torch.from_numpy(padded).permute(2, 0, 1).unsqueeze(0))
+            restored = padded[:marker.height, :marker.width]
+        else:
+            restored = np.empty((marker.height, marker.width, 3), np.uint8)
+
+            def run(windows: list[Window]) -> torch.Tensor:
+                blocks = torch.cat([coefficients[:, :, rows, cols] for rows, cols in
+                                    (window.slices(BLOCK_GRID) for window in windows)])
+                quantized = QuantizedThumbnail(blocks.to(self.device), luma, chroma)
+                return self.model.decompress(quantized, self.runtime.autocast_dtype, self._run_decoder)[1]
+
+            run_tiled(run, size, restored, Fraction(self.scale), tile and tile // self.scale,
+                      self.halo // self.scale, BLOCK_GRID, self.runtime.batch)
         release_freed_memory()
-        return Image.fromarray(restored, "RGB")
+        return Image.fromarray(np.ascontiguousarray(restored), "RGB")

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .image_io import round_to_pixel_values_
+
 # Dequantized coefficients span about +-1024; this brings them near unit scale.
 _COEFFICIENT_SCALE = 1.0 / 64.0
 _BLOCK = 8  # thumbnail rows per row of coefficient blocks
@@ -102,14 +104,20 @@ class FrequencyAwareDecoder(nn.Module):
         nn.init.zeros_(self.upsample[0].bias)
         self.bicubic_phases = BicubicPhases(scale)
 
-    def forward(self, coefficient_channels: torch.Tensor, thumbnail: torch.Tensor) -> torch.Tensor:
-        """(N,192,h/8,w/8) dequantized coefficients + (N,3,h,w) decoded thumbnail -> HR (N,3,sh,sw)."""
+    def forward(self, coefficient_channels: torch.Tensor, thumbnail: torch.Tensor,
+                out: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(N,192,h/8,w/8) dequantized coefficients + (N,3,h,w) decoded thumbnail -> HR (N,3,sh,sw).
+
+        `out`, for inference: a uint8 (N,3,sh,sw) view of an (N,sh,sw,3) array (the codec's image),
+        which gets the HR as 8-bit pixels and is returned; on a CPU band by band, so that no
+        HR-sized float buffer exists (302 MB at 6K)."""
         frequency = self.coefficient_branch[:-2](coefficient_channels * _COEFFICIENT_SCALE)
         if (torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling()
                 or thumbnail.device.type != "cpu"):  # a GPU wants its work in large pieces
             features = self.hr_branch(self._joined(frequency, thumbnail))
-            return self.upsample[1](self._phases(features, thumbnail))
-        return self._restore_in_bands(frequency, thumbnail)
+            restored = self.upsample[1](self._phases(features, thumbnail))
+            return restored if out is None else out.copy_(round_to_pixel_values_(restored))
+        return self._restore_in_bands(frequency, thumbnail, out)
 
     def _joined(self, frequency: torch.Tensor, thumbnail: torch.Tensor) -> torch.Tensor:
         """The coefficient branch's features brought to the thumbnail's resolution (its 1x1
@@ -124,7 +132,8 @@ class FrequencyAwareDecoder(nn.Module):
         phases += self.upsample[0](features)  # in place, in fp32: one HR-sized buffer fewer
         return phases
 
-    def _restore_in_bands(self, frequency: torch.Tensor, thumbnail: torch.Tensor) -> torch.Tensor:
+    def _restore_in_bands(self, frequency: torch.Tensor, thumbnail: torch.Tensor,
+                          out: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Inference: the HR branch and the upsampling run over the image as a stream of bands of
         thumbnail rows, each layer passing on the rows it can finish (`_RowConv`), and each band of
         finished phases is shuffled straight into the output. So no activation at the thumbnail's
@@ -145,9 +154,10 @@ class FrequencyAwareDecoder(nn.Module):
         pixel_major = torch.arange(3 * s * s, device=conv.weight.device).view(3, s * s).t().reshape(-1)
         layers = [_RowResidual(layer) if isinstance(layer, ResidualBlock) else _RowConv(layer.weight, layer.bias)
                   for layer in self.hr_branch] + [_RowConv(conv.weight[pixel_major], conv.bias[pixel_major])]
-        out = torch.empty((n, 3, height * s, width * s), device=thumbnail.device,
-                          memory_format=torch.channels_last if thumbnail.is_contiguous(
-                              memory_format=torch.channels_last) else torch.contiguous_format)
+        if out is None:
+            out = torch.empty((n, 3, height * s, width * s), device=thumbnail.device,
+                              memory_format=torch.channels_last if thumbnail.is_contiguous(
+                                  memory_format=torch.channels_last) else torch.contiguous_format)
         # Each convolution passes on one row fewer than it gets of the first band, and each needs two.
         convs = sum(isinstance(layer, nn.Conv2d) for layer in self.hr_branch.modules()) + 1
         band = max(_BAND_ROWS, -(-(convs + 2) // _BLOCK) * _BLOCK)
@@ -162,6 +172,8 @@ class FrequencyAwareDecoder(nn.Module):
             bicubic = self.bicubic_phases(thumbnail[:, :, lo:hi])[:, :, done - lo:done - lo + count]
             phases = rows.float()
             phases.view(n, s, s, 3, count, width).add_(bicubic.view(n, 3, s, s, count, width).permute(0, 2, 3, 1, 4, 5))
+            if out.dtype == torch.uint8:
+                phases = round_to_pixel_values_(phases)
             # pixel shuffle: out[., c, y*s + i, x*s + j] = phases[., (i*s + j)*3 + c, y, x]
             out[:, :, done * s:(done + count) * s].view(n, 3, count, s, width, s).copy_(
                 phases.view(n, s, s, 3, count, width).permute(0, 3, 4, 1, 5, 2))

@@ -145,7 +145,8 @@ class ExportedNetwork:
 
     def _export_onnx(self, path: Path) -> None:
         dynamic = {2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}
-        names = list(inspect.signature(self.network.forward).parameters)  # what dynamic_shapes is keyed by
+        # what dynamic_shapes is keyed by: the inputs the example gives (not the decoder's `out`)
+        names = list(inspect.signature(self.network.forward).parameters)[:len(self.example)]
         with _quiet_eval(self.network):
             torch.onnx.export(self.network, self.example, str(path), dynamo=True, external_data=False,
                               verbose=False, input_names=names, output_names=["output"],

@@ -5,12 +5,15 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import InvalidImageError
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_PIXELS = 100_000_000  # above 8192x8192 (67 MP) with room; beyond this we refuse (bombs)
 MIN_SIDE = 32  # smaller has no room for one 8x8 block of the 4x thumbnail
@@ -86,3 +89,8 @@ def to_tensor(image: Union[Image.Image, np.ndarray]):
     array = np.asarray(image, dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
+
+def round_to_pixel_values_(image: "torch.Tensor") -> "torch.Tensor":
+    """Float tensor in [0, 1] -> the 8-bit values it rounds to, in place (still floats: copying
+    them into a uint8 tensor casts them exactly). The inverse of `to_tensor`."""
+    return image.clamp_(0.0, 1.0).mul_(255.0).round_()

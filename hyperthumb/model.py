@@ -153,21 +153,28 @@ class HyperThumbModel(nn.Module, HyperThumbHubMixin):
         return quantized.coefficients.float() * tables
 
     def decompress(self, quantized: QuantizedThumbnail, network_dtype: Optional[torch.dtype] = None,
-                   decoder: Optional[DecoderNetwork] = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   decoder: Optional[DecoderNetwork] = None,
+                   out: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The file's integers -> (decoded thumbnail, restored HR): `synthesize(dequantize(quantized))`."""
-        return self.synthesize(self.dequantize(quantized), network_dtype, decoder)
+        return self.synthesize(self.dequantize(quantized), network_dtype, decoder, out)
 
     def synthesize(self, dequantized: torch.Tensor, network_dtype: Optional[torch.dtype] = None,
-                   decoder: Optional[DecoderNetwork] = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   decoder: Optional[DecoderNetwork] = None,
+                   out: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Dequantized coefficients -> (decoded thumbnail, restored HR).
 
         The JPEG steps stay fp32 (exact pixels; bf16 cannot hold a coefficient to the nearest
         integer); only the decoder network runs under `network_dtype` autocast, as `decoder` when
-        given (the codec's engine) or as this model's module.
+        given (the codec's engine) or as this model's module. With `out` (uint8, see
+        `FrequencyAwareDecoder.forward`; `decoder` must take it), the restored HR is written into it
+        as 8-bit pixels, and `out` is returned in its place.
         """
         decoded = jpeg_sim.coefficients_to_image(dequantized)
+        channels = jpeg_sim.coefficients_as_channels(dequantized)
         with _autocast(decoded.device, network_dtype):
-            restored = (decoder or self.decoder)(jpeg_sim.coefficients_as_channels(dequantized), decoded).float()
+            if out is not None:
+                return decoded, (decoder or self.decoder)(channels, decoded, out=out)
+            restored = (decoder or self.decoder)(channels, decoded).float()
         return decoded, restored
 
     def forward(self, hr: torch.Tensor, rate_t: torch.Tensor,

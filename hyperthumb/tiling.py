@@ -18,6 +18,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from .image_io import round_to_pixel_values_
+
 _STORE_ROWS = 64  # output rows per pass of `_store`: 6K float rows of 3 colours are 4.7 MB
 
 
@@ -108,7 +110,7 @@ def _store(out: torch.Tensor, top: int, rows: torch.Tensor) -> None:
     for first in range(0, rows.shape[0], _STORE_ROWS):
         chunk = rows[first:first + _STORE_ROWS]
         if out.dtype == torch.uint8:
-            chunk = chunk.clamp_(0.0, 1.0).mul_(255.0).round_()
+            chunk = round_to_pixel_values_(chunk)
         out[top + first:top + first + chunk.shape[0]] = chunk
 
 

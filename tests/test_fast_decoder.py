@@ -68,6 +68,22 @@ def test_inference_streams_the_image_in_bands_exactly(channels_last, hr_blocks, 
     assert banded.is_contiguous(memory_format=torch.channels_last) == channels_last
 
 
+def test_inference_writes_8_bit_pixels_into_the_callers_image():
+    """With `out`, the decoder rounds its HR into an (N,H,W,3) uint8 array band by band, the very
+    pixels that rounding its float output gives."""
+    torch.manual_seed(1)
+    decoder = FrequencyAwareDecoder(DecoderConfig(features=8, coefficient_blocks=1, hr_blocks=1), 4).eval()
+    torch.nn.init.normal_(decoder.upsample[0].weight, 0, 0.05)
+    coefficients, thumbnail = torch.randn(1, 192, 17, 9), torch.rand(1, 3, 136, 72)
+    pixels = np.zeros((1, 544, 288, 3), np.uint8)
+    with torch.inference_mode():
+        floats = decoder(coefficients, thumbnail)
+        written = decoder(coefficients, thumbnail, out=torch.from_numpy(pixels).permute(0, 3, 1, 2))
+    expected = (floats.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    assert written.dtype == torch.uint8 and np.array_equal(pixels, expected)
+    assert pixels.std() > 10  # a picture, not a flat field
+
+
 def test_shallower_decoder_keeps_the_first_blocks_and_everything_else():
     model = small_model("rdbunet")
     fast = model.with_decoder(replace(model.config.decoder, hr_blocks=1))
