@@ -35,8 +35,8 @@ BPP_TOLERANCE = 0.05  # relative: what "hits the target" means
 _SEARCH_RANGE = (-3.0, 3.0)  # training samples t in [-3, 1]; the QPM's gain extrapolates past 1
 _SEARCH_STEPS = 18
 DEFAULT_TILE = 2048  # largest HR tile side; photos up to 2048 * 2048 pixels run whole
-# PyTorch's decoders stream over bands of rows and hold little beside their output (a 6144x4096 fp32
-# decode peaked 0.52-0.61 GB above the process), so they run a 6K photo whole and skip the halos'
+# PyTorch's decoders stream over bands of rows and round them straight into the image (a 6144x4096
+# decode peaked 0.27-0.45 GB above the process), so they run a 6K photo whole and skip the halos'
 # recomputation and blending (0.3 s of a 1.9 s fast decode); the exported engines hold more
 # (OpenVINO 1.9 GB at 6K whole) and keep `tile`.
 DEFAULT_DECODE_TILE = 5120

@@ -141,9 +141,10 @@ class FrequencyAwareDecoder(nn.Module):
         to be reused from the heap instead of faulted in afresh. At 6K in fp32, repeated decodes in
         one process: the full RDBUnet decoder 5.1-5.4 s with 0.09-0.17 million page faults against
         6.3-6.5 s and 1.5 million layer by layer over the whole image; the fast one 1.2-1.5 s
-        against 1.5-1.7 s; peaks 0.52-0.61 GB against 0.54-0.81 GB. Bands of 32 rows peaked
-        0.1-0.2 GB below bands of 64 or 128 (more of them fit the heap's holes). Exact, as every
-        convolution sees the rows it would see whole.
+        against 1.5-1.7 s; peaks 0.52-0.61 GB against 0.54-0.81 GB (0.27-0.45 GB rounding into the
+        codec's 8-bit image, `out`). Bands of 32 rows peaked 0.1-0.2 GB below bands of 64 or 128
+        (more of them fit the heap's holes). Exact, as every convolution sees the rows it would see
+        whole.
 
         The phases are ordered (row phase, column phase, colour) here rather than the trained
         (colour, row phase, column phase): in channels-last memory the shuffle then moves runs of
