@@ -232,6 +232,18 @@ class HyperThumbCodec:
     @torch.inference_mode()
     def decode(self, source: Union[bytes, str, os.PathLike]) -> Image.Image:
         """HyperThumb JPEG (bytes or path) -> the restored HR photo at its original size."""
+        pixels = self.decode_tensor(source).permute(1, 2, 0)
+        if pixels.device.type != "cpu":  # page-locked, so the pixels cross at full speed (PyTorch reuses these)
+            pixels = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True).copy_(pixels)
+        image = Image.fromarray(np.ascontiguousarray(pixels.numpy()), "RGB")
+        release_freed_memory()
+        return image
+
+    @torch.inference_mode()
+    def decode_tensor(self, source: Union[bytes, str, os.PathLike]) -> torch.Tensor:
+        """HyperThumb JPEG (bytes or path) -> the restored photo as uint8 (3,H,W) on the codec's
+        device, a view of pixel-major (H,W,3) memory: what a GPU pipeline takes without a trip
+        through the host."""
         parsed = read_thumbnail(read_thumbnail_bytes(source))
         marker = parsed.marker
         if marker.encoder != self.marker:
@@ -245,21 +257,20 @@ class HyperThumbCodec:
         size = (coefficients.shape[2] * BLOCK_GRID, coefficients.shape[3] * BLOCK_GRID)
         tile = self._tile_for(size[0] * self.scale, size[1] * self.scale, self.decode_tile)
         if tile is None and self.engine == "torch":  # whole, the decoder writes the pixels itself
-            padded = np.empty((size[0] * self.scale, size[1] * self.scale, 3), np.uint8)
+            pixels = torch.empty((size[0] * self.scale, size[1] * self.scale, 3), dtype=torch.uint8,
+                                 device=self.device)
             quantized = QuantizedThumbnail(coefficients.to(self.device), luma, chroma)
             self.model.decompress(quantized, self.runtime.autocast_dtype, self._run_decoder,
-                                  out=torch.from_numpy(padded).permute(2, 0, 1).unsqueeze(0))
-            restored = padded[:marker.height, :marker.width]
-        else:
-            restored = np.empty((marker.height, marker.width, 3), np.uint8)
+                                  out=pixels.permute(2, 0, 1).unsqueeze(0))
+            return pixels[:marker.height, :marker.width].permute(2, 0, 1)
+        restored = np.empty((marker.height, marker.width, 3), np.uint8)
 
-            def run(windows: list[Window]) -> torch.Tensor:
-                blocks = torch.cat([coefficients[:, :, rows, cols] for rows, cols in
-                                    (window.slices(BLOCK_GRID) for window in windows)])
-                quantized = QuantizedThumbnail(blocks.to(self.device), luma, chroma)
-                return self.model.decompress(quantized, self.runtime.autocast_dtype, self._run_decoder)[1]
+        def run(windows: list[Window]) -> torch.Tensor:
+            blocks = torch.cat([coefficients[:, :, rows, cols] for rows, cols in
+                                (window.slices(BLOCK_GRID) for window in windows)])
+            quantized = QuantizedThumbnail(blocks.to(self.device), luma, chroma)
+            return self.model.decompress(quantized, self.runtime.autocast_dtype, self._run_decoder)[1]
 
-            run_tiled(run, size, restored, Fraction(self.scale), tile and tile // self.scale,
-                      self.halo // self.scale, BLOCK_GRID, self.runtime.batch)
-        release_freed_memory()
-        return Image.fromarray(np.ascontiguousarray(restored), "RGB")
+        run_tiled(run, size, restored, Fraction(self.scale), tile and tile // self.scale,
+                  self.halo // self.scale, BLOCK_GRID, self.runtime.batch)
+        return torch.from_numpy(restored).to(self.device).permute(2, 0, 1)

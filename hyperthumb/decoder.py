@@ -84,6 +84,13 @@ class ResidualBlock(nn.Module):
         return out
 
 
+def _streams(thumbnail: torch.Tensor) -> bool:
+    """Whether to restore band by band: at inference on a CPU, not in training, tracing or
+    compiling (which need the whole graph), nor on a GPU (which wants its work in large pieces)."""
+    return not (torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling()
+                or thumbnail.device.type != "cpu")
+
+
 class FrequencyAwareDecoder(nn.Module):
     def __init__(self, config: DecoderConfig, scale: int):
         super().__init__()
@@ -112,11 +119,17 @@ class FrequencyAwareDecoder(nn.Module):
         which gets the HR as 8-bit pixels and is returned; on a CPU band by band, so that no
         HR-sized float buffer exists (302 MB at 6K)."""
         frequency = self.coefficient_branch[:-2](coefficient_channels * _COEFFICIENT_SCALE)
-        if (torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling()
-                or thumbnail.device.type != "cpu"):  # a GPU wants its work in large pieces
+        if not _streams(thumbnail):
             features = self.hr_branch(self._joined(frequency, thumbnail))
             restored = self.upsample[1](self._phases(features, thumbnail))
-            return restored if out is None else out.copy_(round_to_pixel_values_(restored))
+            if out is None:
+                return restored
+            # rounded and cast on the device, then pixel-major into the caller's buffer: a quarter
+            # of the float's bytes (at 6K on an H200, copying the float HR to the host took 167 of
+            # the decode's 350 ms)
+            pixels = round_to_pixel_values_(restored).to(torch.uint8).permute(0, 2, 3, 1)
+            out.permute(0, 2, 3, 1).copy_(pixels)
+            return out
         return self._restore_in_bands(frequency, thumbnail, out)
 
     def _joined(self, frequency: torch.Tensor, thumbnail: torch.Tensor) -> torch.Tensor:

@@ -35,10 +35,20 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
-def _data_lines(role: str, folders: Union[str, list, None]) -> list[str]:
+def _folders_of_runs(state: dict, key: str) -> Optional[list[str]]:
+    """Every folder the runs read for `key` (`data` or `val`), in order: a run on a lent GPU reads
+    its compact copy of the photos (`gpu-round --prepare`)."""
+    folders: list[str] = []
+    for run in state.get("runs", []):
+        value = run.get(key)
+        folders += [folder for folder in ([value] if isinstance(value, str) else value or []) if folder not in folders]
+    return folders or None
+
+
+def _data_lines(role: str, folders: Optional[list[str]]) -> list[str]:
     if folders is None:
         return [f"- {role}: not recorded"]
-    return [_data_line(role, folder) for folder in ([folders] if isinstance(folders, str) else folders)]
+    return [_data_line(role, folder) for folder in folders]
 
 
 def _data_line(role: str, folder: str) -> str:
@@ -49,6 +59,23 @@ def _data_line(role: str, folder: str) -> str:
     credits = [path for path in (Path(folder) / "ATTRIBUTION.md", Path(folder).parent / "LICENSES.md") if path.is_file()]
     credit = f", licenses and credits in `{credits[0]}`" if credits else ", terms in the datasets' README"
     return f"- {role}: `{folder}` ({count}{credit})"
+
+
+def _machines(state: dict) -> str:
+    """The machines that trained the checkpoint, in order, with each one's steps: runs record their
+    own since a checkpoint can move to a lent GPU and back (older states keep the last one only)."""
+    runs = state.get("runs", [])
+    if not any("machine" in run for run in runs):
+        return state.get("device", "a machine not recorded")
+    spans: list[list] = []  # [machine, first step or None]
+    for index, run in enumerate(runs):
+        machine = run.get("machine", "a machine not recorded")
+        if not spans or spans[-1][0] != machine:
+            spans.append([machine, run.get("first_step", 0 if index == 0 else None)])
+    ends = [start for _, start in spans[1:]] + [state.get("step")]
+    parts = [f"{machine} ({end - start:,} steps)" if None not in (start, end) else machine
+             for (machine, start), end in zip(spans, ends)]
+    return ", then ".join(parts)
 
 
 def _figure(value: Union[str, float, None], digits: int) -> str:
@@ -120,7 +147,7 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
     args = argparse.Namespace(**state["runs"][-1]) if state.get("runs") else None
     counts = parameter_counts(model)
     steps, seconds = state.get("step", 0), state.get("seconds", 0.0)
-    machine = state.get("device", "a machine not recorded")
+    machine = _machines(state)
     size = {"paper": "the paper's full-size configuration (`--preset paper`)",
             "cpu": "a reduced configuration for a CPU (`--preset cpu`; the paper's size is `--preset paper`)"
             }.get(args.preset if args else None, "a configuration whose preset was not recorded")
@@ -162,8 +189,8 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
              f"shorter than the paper's {PAPER_STEPS:,} steps of batch 16 on 256x256 patches on a GPU. Expect it "
              "to trail the paper's figures.", "",
              "## Training data", "",
-             *_data_lines("training", args.data if args else None),
-             *_data_lines("validation", args.val if args else None), "",
+             *_data_lines("training", _folders_of_runs(state, "data")),
+             *_data_lines("validation", _folders_of_runs(state, "val")), "",
              "## Training", "",
              f"- steps: {steps:,}{alone}"
              + f"; wall time: {_duration(seconds)} ({seconds:.0f} s of training steps)",

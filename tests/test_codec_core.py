@@ -27,6 +27,16 @@ def test_round_trip_keeps_odd_size(small_codec, odd_photo):
     assert restored.size == odd_photo.size
 
 
+@pytest.mark.parametrize("decode_tile", [None, 256], ids=["whole", "tiled"])
+def test_decode_tensor_holds_the_decoded_photos_pixels(odd_photo, decode_tile):
+    """`decode_tensor` (what a GPU pipeline takes) and `decode` (a PIL image) give the same pixels."""
+    codec = HyperThumbCodec(small_model("rdbunet", seed=3), name="rdbunet", halo=64, decode_tile=decode_tile)
+    thumb = codec.encode(odd_photo, target_bpp=0.3)
+    pixels = codec.decode_tensor(thumb.jpeg)
+    assert pixels.dtype == torch.uint8 and pixels.shape == (3, odd_photo.height, odd_photo.width)
+    assert np.array_equal(pixels.permute(1, 2, 0).numpy(), np.asarray(codec.decode(thumb.jpeg)))
+
+
 def test_file_is_baseline_jpeg_with_predicted_tables(small_codec, odd_photo):
     thumb = small_codec.encode(odd_photo, target_bpp=0.25)
     image = Image.open(io.BytesIO(thumb.jpeg))

@@ -68,9 +68,11 @@ def test_inference_streams_the_image_in_bands_exactly(channels_last, hr_blocks, 
     assert banded.is_contiguous(memory_format=torch.channels_last) == channels_last
 
 
-def test_inference_writes_8_bit_pixels_into_the_callers_image():
-    """With `out`, the decoder rounds its HR into an (N,H,W,3) uint8 array band by band, the very
-    pixels that rounding its float output gives."""
+@pytest.mark.parametrize("in_bands", [True, False], ids=["bands (CPU)", "whole (GPU)"])
+def test_inference_writes_8_bit_pixels_into_the_callers_image(monkeypatch, in_bands):
+    """With `out`, the decoder rounds its HR into an (N,H,W,3) uint8 array, band by band on a CPU
+    and whole on a GPU, the very pixels that rounding its float output gives."""
+    monkeypatch.setattr(decoder_module, "_streams", lambda thumbnail: in_bands)
     torch.manual_seed(1)
     decoder = FrequencyAwareDecoder(DecoderConfig(features=8, coefficient_blocks=1, hr_blocks=1), 4).eval()
     torch.nn.init.normal_(decoder.upsample[0].weight, 0, 0.05)

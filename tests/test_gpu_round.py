@@ -18,7 +18,11 @@ def test_prepare_writes_the_datasets_layout_small(tmp_path):
         (datasets / relative).mkdir(parents=True)
         photo_like(1600 if index == 0 else 300, 1600 if index == 0 else 200, seed=index).save(
             datasets / relative / "a.png")
+    (datasets / "photos" / "LICENSES.md").write_text("licenses")
+    (datasets / TRAIN_SOURCES[1] / "ATTRIBUTION.md").write_text("credits")
     pack = prepare_data(datasets, tmp_path / "pack")
+    assert (pack / "photos" / "LICENSES.md").read_text() == "licenses"  # the credits travel with the photos
+    assert (pack / TRAIN_SOURCES[1] / "ATTRIBUTION.md").read_text() == "credits"
     large = sorted(p.name for p in (pack / TRAIN_SOURCES[0]).iterdir())
     assert large == ["a-crop.jpg", "a.jpg"]  # a large photo also travels as a native-resolution crop
     assert all(any((pack / relative).iterdir()) for relative in (*TRAIN_SOURCES, *EVAL_SETS.values()))
@@ -37,3 +41,14 @@ def test_smoke_round_trains_benches_evaluates_and_reports(tmp_path):
     for heading in ("## Training", "## Decode speed", "## New against shipped", "Round finished"):
         assert heading in report
     assert (out / "eval-new" / "kodak24" / "results.csv").is_file()
+
+
+def test_a_rerun_may_run_only_the_bench(tmp_path):
+    out = tmp_path / "round"
+    report = gpu_round(out, tmp_path / "no-photos-needed", smoke=True, steps=["bench"]).read_text()
+    assert "## Decode speed" in report and "## Training" not in report and "--steps bench" in report
+    assert not (out / "checkpoints").exists()
+    with pytest.raises(ValueError, match="checkpoints that train writes"):
+        gpu_round(out, tmp_path, smoke=True, steps=["evaluate"])
+    with pytest.raises(ValueError, match="unknown steps"):
+        gpu_round(out, tmp_path, smoke=True, steps=["bench", "deploy"])

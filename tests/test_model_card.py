@@ -47,3 +47,19 @@ def test_card_states_data_steps_time_machine_command_and_figures(tmp_path):
                  "BD-PSNR 1.23 dB (mean of per-photo deltas 1.30 dB), BD-rate -20.5 %"):
         assert fact in text, fact
     assert "28.00" not in text  # only this method's figures
+
+
+def test_card_names_each_machine_and_every_runs_photos(tmp_path):
+    """A checkpoint resumed on a lent GPU from its compact photos: the card names both machines with
+    their steps and both photo folders."""
+    folder = tmp_path / "rdbunet"
+    small_model("rdbunet").save_pretrained(folder)
+    cpu_run = {**asdict(TrainOptions(encoder="rdbunet", data=["../shared/datasets/photos/train"], out=str(folder))),
+               "first_step": 0, "machine": "CPU (test)"}
+    gpu_run = {**cpu_run, "data": ["gpu_data/photos/train"], "batch": 32, "first_step": 1000, "machine": "NVIDIA H200"}
+    (folder / STATE_NAME).write_text(json.dumps({"step": 1250, "seconds": 100.0, "commands": [COMMAND, COMMAND],
+                                                 "runs": [cpu_run, gpu_run], "device": "NVIDIA H200"}))
+    (folder / LOG_NAME).write_text(",".join(LOG_COLUMNS) + "\n1250,100.0,0.25,31.5,36.2,0.3,0.2\n")
+    text = write_model_card(folder).read_text()
+    assert "CPU (test) (1,000 steps), then NVIDIA H200 (250 steps)" in text
+    assert "`../shared/datasets/photos/train`" in text and "`gpu_data/photos/train`" in text
