@@ -63,3 +63,18 @@ def test_card_names_each_machine_and_every_runs_photos(tmp_path):
     text = write_model_card(folder).read_text()
     assert "CPU (test) (1,000 steps), then NVIDIA H200 (250 steps)" in text
     assert "`../shared/datasets/photos/train`" in text and "`gpu_data/photos/train`" in text
+
+
+def test_fast_decoder_card_says_which_encoder_each_part_was_trained_against(tmp_path):
+    folder = tmp_path / "rdbunet-fast"
+    small_model("rdbunet").save_pretrained(folder)
+    run = {**asdict(TrainOptions(encoder="rdbunet", data=["../shared/datasets/photos/train"], out=str(folder),
+                                 decoder_only=True)), "first_step": 0}
+    start = {"checkpoint": "weights/rdbunet", "step": 60203,
+             "earlier": [{"checkpoint": "weights/rdbunet", "step": 58545, "until_step": 43626}]}
+    (folder / STATE_NAME).write_text(json.dumps({"step": 45000, "seconds": 100.0, "commands": [COMMAND], "runs": [run],
+                                                 "device": "CPU (test)", "initialised_from": start}))
+    (folder / LOG_NAME).write_text(",".join(LOG_COLUMNS) + "\n45000,100.0,0.25,31.5,36.2,0.3,0.2\n")
+    text = write_model_card(folder).read_text()
+    assert ("45,000 steps of the decoder alone from `weights/rdbunet` at step 60,203 (its first 43,626 steps "
+            "against `weights/rdbunet` at step 58,545)") in text
