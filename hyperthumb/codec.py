@@ -11,6 +11,7 @@ tables serves the whole file, and the restored photo is written straight into a 
 from __future__ import annotations
 
 import io
+import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -157,7 +158,7 @@ class HyperThumbCodec:
         thumbnail = np.empty((size[0] // self.scale, size[1] // self.scale, 3), np.float32)
 
         def run(windows: list[Window]) -> torch.Tensor:
-            crops = [pad_to_multiple(to_tensor(photo[window.slices()]), multiple) for window in windows]
+            crops = [pad_to_multiple(to_tensor(photo[window.slices()], self.device), multiple) for window in windows]
             return self.encode_thumbnail_tensor(torch.cat(crops))
 
         run_tiled(run, size, thumbnail, Fraction(1, self.scale), self._tile_for(*size, self.tile), self.halo, multiple,
@@ -207,20 +208,38 @@ class HyperThumbCodec:
     @staticmethod
     def _search(sized: Callable[[float], tuple[QuantizedThumbnail, float]],
                 target_bpp: float) -> tuple[float, QuantizedThumbnail]:
-        """Bisection on t (file size falls as t rises); keeps the t whose file size came closest."""
+        """The t whose file size comes closest to the target (within 1% ends the search). File size
+        falls as t rises and log(bpp) is close to linear in t, so each step is a secant step through
+        the last two tries, kept inside the bracket found so far; where it would leave the bracket,
+        or the last two tries sized alike, the step bisects instead. A target beyond the largest
+        (all tables 1) or smallest (all 255) file ends the search there."""
         lo, hi = _SEARCH_RANGE
         best_t, best, best_error = lo, None, float("inf")
+        t, previous, tried = (lo + hi) / 2, None, set()
         for _ in range(_SEARCH_STEPS):
-            t = (lo + hi) / 2
             quantized, bpp = sized(t)
+            tried.add(t)
             if abs(bpp - target_bpp) < best_error:
                 best_t, best, best_error = t, quantized, abs(bpp - target_bpp)
             if best_error <= 0.01 * target_bpp:
                 break
-            if bpp > target_bpp:
+            gap = math.log(bpp / target_bpp)  # > 0: the file is too large, t must rise
+            bound = 255 if gap > 0 else 1  # tables at it make the largest (1) or smallest (255) file
+            tables = (quantized.luma_table, quantized.chroma_table)
+            if t == _SEARCH_RANGE[gap > 0] or all(bool((table == bound).all()) for table in tables):
+                break  # the target lies beyond what any t gives
+            if gap > 0:
                 lo = t
             else:
                 hi = t
+            secant = None
+            if previous is not None and previous[1] != gap:
+                secant = t - gap * (t - previous[0]) / (gap - previous[1])
+                if not lo < secant < hi:  # beyond the bracket: its side's end if still untried
+                    end = _SEARCH_RANGE[secant > hi]
+                    secant = end if end in (lo, hi) and end not in tried else None
+            previous = (t, gap)
+            t = (lo + hi) / 2 if secant is None else secant
         return best_t, best
 
     def _run_decoder(self, channels: torch.Tensor, decoded: torch.Tensor,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from hyperthumb import jpeg_sim
 from hyperthumb.codec import HyperThumbCodec
 from hyperthumb.image_io import to_tensor
 from hyperthumb.jpeg_file import find_marker, read_thumbnail
+from hyperthumb.model import QuantizedThumbnail
 from hyperthumb.resize import pad_to_multiple
 from hyperthumb.runtime import Runtime
 from tests.conftest import photo_like, small_model
@@ -123,6 +125,34 @@ def test_target_bpp_is_met_by_the_shipped_model():
         thumb = codec.encode(photo, target_bpp=target)
         assert abs(len(thumb.jpeg) * 8 / (384 * 256) - target) <= 0.05 * target, (target, thumb.bpp)
         assert thumb.reached_target
+
+
+def _sizes(bpp_at, tables_at):
+    """A stand-in for the codec's sizing of a try at rate setting t, counting the tries."""
+    tries = []
+
+    def sized(t):
+        tries.append(t)
+        table = torch.full((1, 64), tables_at(t), dtype=torch.int16)
+        return QuantizedThumbnail(torch.zeros(1, 3, 1, 1, 8, 8), table, table), bpp_at(t)
+    return sized, tries
+
+
+def test_search_lands_within_a_percent_in_a_few_tries():
+    """log(bpp) close to linear in t, as the QPM's tables make it: secant steps land in 3 tries."""
+    sized, tries = _sizes(lambda t: 0.3 * math.exp(-0.9 * t + 0.05 * math.sin(3 * t)), lambda t: 40)
+    t, quantized = HyperThumbCodec._search(sized, 0.45)
+    assert abs(0.3 * math.exp(-0.9 * t + 0.05 * math.sin(3 * t)) - 0.45) <= 0.01 * 0.45
+    assert len(tries) <= 4 and quantized is not None
+
+
+def test_search_stops_where_no_table_can_grow_the_file():
+    """A target above the largest file (every table at 1) ends the search at that file."""
+    largest = 0.8
+    sized, tries = _sizes(lambda t: min(largest, 0.3 * math.exp(-t)),
+                          lambda t: 1 if 0.3 * math.exp(-t) >= largest else 9)
+    t, _ = HyperThumbCodec._search(sized, 1.5)
+    assert 0.3 * math.exp(-t) >= largest and len(tries) <= 6
 
 
 @pytest.mark.cli
