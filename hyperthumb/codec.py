@@ -251,7 +251,7 @@ class HyperThumbCodec:
     @torch.inference_mode()
     def decode(self, source: Union[bytes, str, os.PathLike]) -> Image.Image:
         """HyperThumb JPEG (bytes or path) -> the restored HR photo at its original size."""
-        pixels = self.decode_tensor(source).permute(1, 2, 0)
+        pixels = self._restore(source)
         if pixels.device.type != "cpu":  # page-locked, so the pixels cross at full speed (PyTorch reuses these)
             pixels = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True).copy_(pixels)
         image = Image.fromarray(np.ascontiguousarray(pixels.numpy()), "RGB")
@@ -263,6 +263,11 @@ class HyperThumbCodec:
         """HyperThumb JPEG (bytes or path) -> the restored photo as uint8 (3,H,W) on the codec's
         device, a view of pixel-major (H,W,3) memory: what a GPU pipeline takes without a trip
         through the host."""
+        return self._restore(source).to(self.device).permute(2, 0, 1)
+
+    def _restore(self, source: Union[bytes, str, os.PathLike]) -> torch.Tensor:
+        """The restored photo as uint8 (H,W,3) where it was made: on the device when the decoder
+        writes it whole, on the host when tiles are blended into it."""
         parsed = read_thumbnail(read_thumbnail_bytes(source))
         marker = parsed.marker
         if marker.encoder != self.marker:
@@ -281,7 +286,7 @@ class HyperThumbCodec:
             quantized = QuantizedThumbnail(coefficients.to(self.device), luma, chroma)
             self.model.decompress(quantized, self.runtime.autocast_dtype, self._run_decoder,
                                   out=pixels.permute(2, 0, 1).unsqueeze(0))
-            return pixels[:marker.height, :marker.width].permute(2, 0, 1)
+            return pixels[:marker.height, :marker.width]
         restored = np.empty((marker.height, marker.width, 3), np.uint8)
 
         def run(windows: list[Window]) -> torch.Tensor:
@@ -292,4 +297,4 @@ class HyperThumbCodec:
 
         run_tiled(run, size, restored, Fraction(self.scale), tile and tile // self.scale,
                   self.halo // self.scale, BLOCK_GRID, self.runtime.batch)
-        return torch.from_numpy(restored).to(self.device).permute(2, 0, 1)
+        return torch.from_numpy(restored)
