@@ -13,6 +13,7 @@ import re
 import struct
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import jpeglib
@@ -133,6 +134,27 @@ def find_marker(jpeg: bytes) -> ThumbnailMarker:
         "this JPEG has no HyperThumb marker: it was not made by HyperThumb, or the marker was stripped")
 
 
+def _load_pixels(image: Image.Image) -> None:
+    try:
+        image.load()
+    except Exception as exc:  # Pillow raises many types for broken files
+        raise InvalidThumbnailError(f"the thumbnail JPEG cannot be decoded ({exc})") from None
+
+
+def _read_coefficients(jpeg: bytes) -> tuple[list[np.ndarray], np.ndarray, list[int], np.ndarray]:
+    """(Y, Cb, Cr coefficient blocks, quantization tables, each component's table, sampling)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "thumb.jpg")
+        with open(path, "wb") as f:
+            f.write(jpeg)
+        try:
+            dct = jpeglib.read_dct(path)
+            return ([dct.Y, dct.Cb, dct.Cr], np.asarray(dct.qt), list(dct.quant_tbl_no),
+                    np.asarray(dct.samp_factor))
+        except Exception as exc:
+            raise InvalidThumbnailError(f"the thumbnail's coefficients cannot be read ({exc})") from None
+
+
 def read_thumbnail(jpeg: bytes) -> ThumbnailFile:
     """Parses and validates a thumbnail file; raises InvalidThumbnailError on anything amiss."""
     if not jpeg:
@@ -152,22 +174,18 @@ def read_thumbnail(jpeg: bytes) -> ThumbnailFile:
                     f"{expected_w}x{expected_h}")
             if image.mode != "RGB":
                 raise InvalidThumbnailError(f"the thumbnail has colour mode {image.mode}, expected RGB")
-            image.load()
     except InvalidThumbnailError:
         raise
     except Exception as exc:  # Pillow raises many types for broken files
         raise InvalidThumbnailError(f"the thumbnail JPEG cannot be decoded ({exc})") from None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "thumb.jpg")
-        with open(path, "wb") as f:
-            f.write(jpeg)
+    # Pillow decodes the pixels (what a viewer shows, and a check of the entropy-coded data) while
+    # libjpeg reads the coefficients: both release the GIL, so the two decodes overlap.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pixels = pool.submit(_load_pixels, image)
         try:
-            dct = jpeglib.read_dct(path)
-            components = [dct.Y, dct.Cb, dct.Cr]
-            qt, table_of = np.asarray(dct.qt), list(dct.quant_tbl_no)
-            sampling = np.asarray(dct.samp_factor)
-        except Exception as exc:
-            raise InvalidThumbnailError(f"the thumbnail's coefficients cannot be read ({exc})") from None
+            components, qt, table_of, sampling = _read_coefficients(jpeg)
+        finally:
+            pixels.result()  # a broken file reports Pillow's error, as when the decodes ran in turn
     if any(c is None for c in components) or (sampling != 1).any():
         raise InvalidThumbnailError("the thumbnail must be a 3-component 4:4:4 JPEG")
     blocks = (expected_h // 8, expected_w // 8)
