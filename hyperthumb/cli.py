@@ -161,7 +161,8 @@ def _study(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .engines import ENGINES
-    from .registry import ARCHITECTURES, ENCODER_METHODS, FAST_DECODER_OF, METHODS, PRESETS
+    from .registry import (ARCHITECTURES, ENCODER_METHODS, ENCODING_METHODS, FAST_DECODER_OF, LITE_METHODS, METHODS,
+                           PRESETS)
     from .study import CROP_SIDE, STUDY_METHODS
     from .train import TrainOptions
 
@@ -171,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("encode", help="photo -> HyperThumb JPEG thumbnail")
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--encoder", default=ENCODER_METHODS[0], choices=ENCODER_METHODS)
+    p.add_argument("--encoder", default=ENCODER_METHODS[0], choices=ENCODING_METHODS,
+                   help="model (the lite ones encode several times faster, and restore less)")
     p.add_argument("--bpp", type=float, default=0.3, help="target bits per HR pixel (default 0.3)")
     p.add_argument("--weights", help="checkpoint folder (default: weights/<encoder>, then the Hub)")
     p.add_argument("--device", default=None)
@@ -199,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folders of training photos, one per source; every source supplies the same share of patches")
     p.add_argument("--val")
     p.add_argument("--out", required=True)
-    p.add_argument("--preset", default=PRESETS[0], choices=PRESETS)
+    p.add_argument("--preset", choices=PRESETS,
+                   help="encoder size of a new run (default: cpu; with --init-from: as initialised, another "
+                        "preset starts a new encoder beside the trained QPM, rate model and decoder)")
     p.add_argument("--steps", type=int)
     p.add_argument("--minutes", type=float)
     p.add_argument("--batch", type=int, default=TrainOptions.batch)
@@ -236,9 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("bench", help="encode/decode speed and peak memory against bicubic and Pillow floors")
     p.add_argument("--size", type=_size, default=(6144, 4096), help="WIDTHxHEIGHT (default 6144x4096)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when present")
-    benched = [*ENCODER_METHODS, *FAST_DECODER_OF.values()]
+    benched = [*ENCODER_METHODS, *FAST_DECODER_OF.values(), *LITE_METHODS]
     p.add_argument("--encoders", nargs="+", default=benched, choices=benched,
-                   help="checkpoints to time (default: both encoders, each with its full and its fast decoder)")
+                   help="checkpoints to time (default: both encoders, each with its full and its fast decoder, "
+                        "and their lite models)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--bpp", type=float, default=0.3)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")

@@ -41,7 +41,7 @@ from .evaluate import evaluate
 from .image_io import load_image
 from .jpeg_file import read_thumbnail
 from .metrics import psnr
-from .registry import BASELINE, CHECKPOINT_OF_METHOD, ENCODER_OF_CHECKPOINT, WHOLE_CHECKPOINTS
+from .registry import BASELINE, CHECKPOINT_OF_METHOD, ENCODER_OF_CHECKPOINT, ROUND_CHECKPOINTS
 from .runtime import Runtime
 from .train import TrainOptions, train
 
@@ -126,7 +126,7 @@ class Report:
 
 def _train_models(data: Path, out: Path, plan: RoundBudget, device: str, weights: Path) -> list[str]:
     lines = ["## Training", "", "| checkpoint | steps before | steps after | steps/s | command |", "|---|---|---|---|---|"]
-    for name in WHOLE_CHECKPOINTS:
+    for name in ROUND_CHECKPOINTS:
         encoder = ENCODER_OF_CHECKPOINT[name]
         folder = out / "checkpoints" / name
         shutil.copytree(weights / name, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md"))
@@ -201,7 +201,7 @@ def _photos(folder: Path, count: Optional[int]) -> list[Path]:
 
 def _compare(data: Path, out: Path, plan: RoundBudget, device: str, weights: Path) -> list[str]:
     sets = {name: _photos(data / relative, plan.eval_photos) for name, relative in EVAL_SETS.items()}
-    learned = [method for method, checkpoint in CHECKPOINT_OF_METHOD.items() if checkpoint in WHOLE_CHECKPOINTS]
+    learned = [method for method, checkpoint in CHECKPOINT_OF_METHOD.items() if checkpoint in ROUND_CHECKPOINTS]
     common = dict(targets=plan.eval_targets, max_side=plan.eval_max_side, device=device)
     evaluate(sets, out=out / "eval-shipped", methods=[*learned, BASELINE], weights=weights, **common)
     evaluate(sets, out=out / "eval-new", methods=learned, weights=out / "checkpoints", reuse=[out / "eval-shipped"],

@@ -111,7 +111,16 @@ class HyperThumbModel(nn.Module, HyperThumbHubMixin):
     def with_decoder(self, config: DecoderConfig) -> "HyperThumbModel":
         """A copy with a decoder of `config`: everything else as trained, the decoder's layers that
         keep their name and shape (a shallower decoder keeps the first blocks) copied, the rest new."""
-        model = HyperThumbModel(HyperThumbConfig.from_dict({**self.config.to_dict(), "decoder": asdict(config)}))
+        return self._with_config(decoder=asdict(config))
+
+    def with_encoder_options(self, options: dict) -> "HyperThumbModel":
+        """A copy with an encoder of `options`: the QPM, rate model and decoder as trained, the
+        encoder's layers that keep their name and shape copied, the rest new (a new encoder starts
+        as the bicubic thumbnail, its head zero)."""
+        return self._with_config(encoder_options=dict(options))
+
+    def _with_config(self, **changes) -> "HyperThumbModel":
+        model = HyperThumbModel(HyperThumbConfig.from_dict({**self.config.to_dict(), **changes}))
         new_state = model.state_dict()
         model.load_state_dict({name: value for name, value in self.state_dict().items()
                                if name in new_state and new_state[name].shape == value.shape}, strict=False)

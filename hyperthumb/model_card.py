@@ -16,7 +16,7 @@ from .bjontegaard import NO_OVERLAP
 from .curves import read_log
 from .data import list_images
 from .errors import InvalidImageError
-from .registry import BASELINE, CHECKPOINT_OF_METHOD
+from .registry import BASELINE, CHECKPOINT_OF_METHOD, PRESETS, encoder_options
 from .model import HyperThumbModel, parameter_counts
 from .pretrained import STATE_NAME
 from .train import TrainOptions
@@ -148,9 +148,11 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
     counts = parameter_counts(model)
     steps, seconds = state.get("step", 0), state.get("seconds", 0.0)
     machine = _machines(state)
+    preset = next((p for p in PRESETS if encoder_options(config.encoder, p) == config.encoder_options), None)
     size = {"paper": "the paper's full-size configuration (`--preset paper`)",
-            "cpu": "a reduced configuration for a CPU (`--preset cpu`; the paper's size is `--preset paper`)"
-            }.get(args.preset if args else None, "a configuration whose preset was not recorded")
+            "cpu": "a reduced configuration for a CPU (`--preset cpu`; the paper's size is `--preset paper`)",
+            "lite": "a lite encoder for fast encodes, 4-6x fewer operations than `--preset cpu` (`--preset lite`)"
+            }.get(preset, "an encoder of no preset")
     decoder_only = bool(args and getattr(args, "decoder_only", False))
     start = state.get("initialised_from")
     origin = (f" from `{start['checkpoint']}`" + (f" at step {start['step']:,}" if start.get("step") else "")

@@ -29,11 +29,14 @@ class Method:
     kind: str  # LEARNED (a checkpoint), BASELINE_KIND (no learning) or REFERENCE (full resolution)
     checkpoint: Optional[str] = None  # folder under weights/, Hub repository subfolder, thumbnail marker name
     encoder: Optional[str] = None  # architecture in hyperthumb.encoders
-    # Encoder options per preset: the paper's size (for a GPU) and a reduced one for a 2-core CPU.
+    # Encoder options per preset: the paper's size (for a GPU), a reduced one for a 2-core CPU, and a
+    # lite one whose 6K encode costs about a fast decode (4-6x fewer operations than `cpu`).
     presets: dict = field(default_factory=dict)
     # A fast decoder's: the checkpoint whose encoder it shares, whose thumbnails (marker name) it
     # writes and reads.
     fast_decoder_for: Optional[str] = None
+    # A lite checkpoint's: the method whose architecture it shrinks (its own files, encoder and decoder).
+    lite_of: Optional[str] = None
 
     @property
     def dashed(self) -> bool:
@@ -43,27 +46,32 @@ class Method:
 METHODS: dict[str, Method] = {method.name: method for method in (
     Method("rdbunet", "RDBUnet", "#1f77b4", LEARNED, "rdbunet", "rdbunet", {
         "paper": {"features": 64, "growth": 32, "dense_layers": 4, "blocks_per_level": 2},
-        "cpu": {"features": 32, "growth": 16, "dense_layers": 4, "blocks_per_level": 1}}),
+        "cpu": {"features": 32, "growth": 16, "dense_layers": 4, "blocks_per_level": 1},
+        "lite": {"features": 16, "growth": 8, "dense_layers": 2, "blocks_per_level": 1}}),
     Method("transformer", "Transformer", "#d62728", LEARNED, "transformer", "transformer", {
         "paper": {"features": 64, "embed_dim": 128, "depth": 8, "heads": 4},
-        "cpu": {"features": 32, "embed_dim": 64, "depth": 4, "heads": 2}}),
+        "cpu": {"features": 32, "embed_dim": 64, "depth": 4, "heads": 2},
+        "lite": {"features": 16, "embed_dim": 32, "depth": 2, "heads": 2}}),
     Method("rdbunet-fast", "RDBUnet, fast decoder", "#aec7e8", LEARNED, "rdbunet-fast", "rdbunet",
            fast_decoder_for="rdbunet"),
     Method("transformer-fast", "Transformer, fast decoder", "#ff9896", LEARNED, "transformer-fast", "transformer",
            fast_decoder_for="transformer"),
     Method("bicubic-jpeg-sr", "bicubic JPEG + our decoder", "#2ca02c", LEARNED, "bicubic-sr", "bicubic",
-           {"paper": {}, "cpu": {}}),
+           {preset: {} for preset in ("cpu", "paper", "lite")}),
     Method("bicubic-jpeg", "bicubic JPEG", "#7f7f7f", BASELINE_KIND),
     Method("jpeg-full", "full-size JPEG", "#8c564b", REFERENCE),
     Method("webp-full", "full-size WebP", "#9467bd", REFERENCE),
     Method("avif-full", "full-size AVIF", "#ff7f0e", REFERENCE),
 )}
 BASELINE = "bicubic-jpeg"
-PRESETS = ("cpu", "paper")
+PRESETS = ("cpu", "paper", "lite")
 # The two encoders the product compares (the app's choices, `encode --encoder`).
 ENCODER_METHODS = tuple(m.name for m in METHODS.values()
-                        if m.kind == LEARNED and m.encoder != "bicubic" and not m.fast_decoder_for)
+                        if m.kind == LEARNED and m.encoder != "bicubic" and not m.fast_decoder_for and not m.lite_of)
 FAST_DECODER_OF = {m.fast_decoder_for: m.checkpoint for m in METHODS.values() if m.fast_decoder_for}
+LITE_METHODS = tuple(m.name for m in METHODS.values() if m.lite_of)
+# What `encode` may make: the two encoders, then their lite versions.
+ENCODING_METHODS = (*ENCODER_METHODS, *LITE_METHODS)
 REFERENCE_METHODS = tuple(m.name for m in METHODS.values() if m.kind == REFERENCE)
 CHECKPOINT_OF_METHOD = {m.name: m.checkpoint for m in METHODS.values() if m.checkpoint}
 CHECKPOINTS = tuple(CHECKPOINT_OF_METHOD.values())
@@ -72,6 +80,11 @@ ENCODER_OF_CHECKPOINT = {m.checkpoint: m.encoder for m in METHODS.values() if m.
 MARKER_OF_CHECKPOINT = {m.checkpoint: m.fast_decoder_for or m.checkpoint for m in METHODS.values() if m.checkpoint}
 # The checkpoints trained whole (encoder, QPM and decoder); the fast decoders follow their encoder's.
 WHOLE_CHECKPOINTS = tuple(c for c in CHECKPOINTS if c not in FAST_DECODER_OF.values())
+# What a GPU round resumes: the checkpoints the product compares (the lite ones would not fit its ten minutes).
+ROUND_CHECKPOINTS = tuple(m.checkpoint for m in METHODS.values()
+                          if m.checkpoint in WHOLE_CHECKPOINTS and not m.lite_of)
+# The checkpoints whose decoder is a fast one (one HR block): the fast decoders and the lite models.
+FAST_DECODER_CHECKPOINTS = tuple(m.checkpoint for m in METHODS.values() if m.fast_decoder_for or m.lite_of)
 ARCHITECTURES = tuple(dict.fromkeys(m.encoder for m in METHODS.values() if m.encoder))
 
 

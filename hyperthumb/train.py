@@ -42,7 +42,9 @@ class TrainOptions:
     data: list[str]  # one folder per source of photos; each source supplies the same share of patches
     out: str
     val: Optional[str] = None
-    preset: str = "cpu"
+    # Encoder size (registry presets): a new model's defaults to "cpu"; with `init_from`, None keeps the
+    # checkpoint's encoder and another preset starts a new encoder beside its trained QPM and decoder.
+    preset: Optional[str] = None
     steps: Optional[int] = None
     minutes: Optional[float] = None
     # 192-pixel patches (48x48 thumbnails, 36 JPEG blocks for the QPM's statistics) at about the pixels
@@ -174,9 +176,11 @@ def _initial_model(options: TrainOptions) -> HyperThumbModel:
         model = HyperThumbModel.from_pretrained(options.init_from)
         if model.config.encoder != options.encoder:
             raise ValueError(f"{options.init_from} holds a {model.config.encoder!r} model, not {options.encoder!r}")
+        if options.preset and encoder_options(options.encoder, options.preset) != model.config.encoder_options:
+            model = model.with_encoder_options(encoder_options(options.encoder, options.preset))
     else:
         model = HyperThumbModel(HyperThumbConfig(
-            encoder=options.encoder, encoder_options=encoder_options(options.encoder, options.preset)))
+            encoder=options.encoder, encoder_options=encoder_options(options.encoder, options.preset or "cpu")))
     changes = {name: value for name, value in (("hr_blocks", options.hr_blocks), ("hr_features", options.hr_features))
                if value is not None}
     if changes:

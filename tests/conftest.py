@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from hyperthumb.codec import HyperThumbCodec
 from hyperthumb.model import HyperThumbConfig, HyperThumbModel
-from hyperthumb.registry import ENCODER_OF_CHECKPOINT, FAST_DECODER_OF, MARKER_OF_CHECKPOINT
+from hyperthumb.registry import ENCODER_OF_CHECKPOINT, FAST_DECODER_CHECKPOINTS, MARKER_OF_CHECKPOINT
 
 # Test tensors are small: one thread beats two, and does not fight the training runs for the cores.
 torch.set_num_threads(1)
@@ -51,7 +51,7 @@ def small_model(encoder: str = "rdbunet", seed: int = 0) -> HyperThumbModel:
 def small_checkpoint_model(checkpoint: str) -> HyperThumbModel:
     """A small random-weight stand-in for a shipped checkpoint (a fast decoder's has one HR block)."""
     model = small_model(ENCODER_OF_CHECKPOINT[checkpoint])
-    if checkpoint in FAST_DECODER_OF.values():
+    if checkpoint in FAST_DECODER_CHECKPOINTS:
         model = model.with_decoder(replace(model.config.decoder, hr_blocks=1))
     return model
 

@@ -6,7 +6,7 @@ import pytest
 import json
 
 from hyperthumb.gpu_round import EVAL_SETS, TRAIN_SOURCES, gpu_round, prepare_data
-from hyperthumb.registry import WHOLE_CHECKPOINTS
+from hyperthumb.registry import ROUND_CHECKPOINTS
 from tests.conftest import photo_like
 
 pytestmark = pytest.mark.training
@@ -35,7 +35,7 @@ def test_smoke_round_trains_benches_evaluates_and_reports(tmp_path):
         photo_like(160, 128, seed=index).save(data / relative / f"photo{index}.png")
     out = tmp_path / "round"
     report = gpu_round(out, data, smoke=True).read_text()
-    for name in WHOLE_CHECKPOINTS:
+    for name in ROUND_CHECKPOINTS:
         state = json.loads((out / "checkpoints" / name / "training_state.json").read_text())
         assert "--device cpu" in state["commands"][-1]
     for heading in ("## Training", "## Decode speed", "## New against shipped", "Round finished"):

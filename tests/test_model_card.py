@@ -8,8 +8,10 @@ from dataclasses import asdict
 import yaml
 
 from hyperthumb.evaluate import SUMMARY_COLUMNS
+from hyperthumb.model import HyperThumbConfig, HyperThumbModel
 from hyperthumb.model_card import write_model_card
 from hyperthumb.pretrained import STATE_NAME
+from hyperthumb.registry import encoder_options
 from hyperthumb.train import LOG_COLUMNS, LOG_NAME, TrainOptions
 from tests.conftest import small_model
 
@@ -19,7 +21,8 @@ COMMAND = ("python -m hyperthumb train --encoder rdbunet --data ../shared/datase
 
 def test_card_states_data_steps_time_machine_command_and_figures(tmp_path):
     folder = tmp_path / "rdbunet"
-    small_model("rdbunet").save_pretrained(folder)
+    HyperThumbModel(HyperThumbConfig(encoder="rdbunet", encoder_options=encoder_options("rdbunet", "cpu"))
+                    ).save_pretrained(folder)  # the card names the preset the encoder's size matches
     options = asdict(TrainOptions(encoder="rdbunet", data=["../shared/datasets/photos/train"], out=str(folder),
                                   val="../shared/datasets/photos/val", minutes=95, thumbnail_weight=1.5))
     (folder / STATE_NAME).write_text(json.dumps({"step": 12345, "seconds": 5400.0, "commands": [COMMAND], "runs": [options],

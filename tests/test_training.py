@@ -1,5 +1,6 @@
 """Training: the loss falls, the thumbnail floor and the learning-rate schedule act as stated, the
-log has its columns, a resumed run continues the step count, and the curves page draws the log."""
+log has its columns, a resumed run continues the step count, the curves page draws the log, and a
+run started from a checkpoint at another preset trains a new encoder beside the trained rest."""
 from __future__ import annotations
 
 import csv
@@ -17,6 +18,7 @@ from hyperthumb.image_io import to_tensor
 from hyperthumb.metrics import lpips_available
 from hyperthumb.model import HyperThumbModel
 from hyperthumb.pretrained import CONFIG_NAME, STATE_NAME
+from hyperthumb.registry import encoder_options
 from hyperthumb.resize import bicubic_downscale
 from hyperthumb.train import LOG_COLUMNS, LOG_NAME, TrainOptions, learning_rate_factor, loss_terms, train
 from tests.conftest import photo_like, small_model
@@ -104,3 +106,27 @@ def test_curves_page_draws_every_run(trained_twice, tmp_path):
     page = write_curves([trained_twice, other], tmp_path / "curves.html").read_text()
     assert "plotly" in page and '"name":"run"' in page and '"name":"transformer"' in page
     assert len(read_log(other)) == 5
+
+
+def test_another_preset_starts_a_new_encoder_beside_the_trained_rest(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo_like(160, 128, seed=5).save(photos / "0.png")
+    start = small_model("rdbunet")
+    start.save_pretrained(tmp_path / "start")
+    options = dict(encoder="rdbunet", data=[str(photos)], steps=1, batch=2, patch=64, val_every=1000,
+                   init_from=str(tmp_path / "start"))
+    kept = HyperThumbModel.from_pretrained(train(TrainOptions(**options, out=str(tmp_path / "same"))))
+    assert kept.config.encoder_options == start.config.encoder_options  # no preset: the checkpoint's encoder
+
+    lite = start.with_encoder_options(encoder_options("rdbunet", "lite"))
+    assert lite.config.encoder_options == encoder_options("rdbunet", "lite")
+    start_state = start.state_dict()
+    for name, value in lite.state_dict().items():
+        if not name.startswith("encoder."):
+            assert torch.equal(value, start_state[name]), name
+    hr = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():  # the new encoder's head is zero: it starts as the bicubic thumbnail
+        assert torch.equal(lite.make_thumbnail(hr), bicubic_downscale(hr, 4))
+    trained = HyperThumbModel.from_pretrained(train(TrainOptions(**options, out=str(tmp_path / "lite"), preset="lite")))
+    assert trained.config.encoder_options == encoder_options("rdbunet", "lite")
