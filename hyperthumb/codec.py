@@ -13,10 +13,13 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import islice
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Iterable, Iterator, NamedTuple, Optional, Union
 
 import numpy as np
 import torch
@@ -42,6 +45,13 @@ DEFAULT_TILE = 2048  # largest HR tile side; photos up to 2048 * 2048 pixels run
 # (OpenVINO 1.9 GB at 6K whole) and keep `tile`.
 DEFAULT_DECODE_TILE = 5120
 DEFAULT_HALO = 128  # HR context on inner tile sides (4 JPEG blocks): > 50 dB seams, random weights
+
+
+class _ParsedThumbnail(NamedTuple):
+    marker: ThumbnailMarker
+    coefficients: torch.Tensor  # int16 (1, 3, blocks_h, blocks_w, 8, 8), on the host
+    luma_table: torch.Tensor  # int16 (1, 64), on the host
+    chroma_table: torch.Tensor
 
 
 @dataclass
@@ -263,11 +273,27 @@ class HyperThumbCodec:
         """HyperThumb JPEG (bytes or path) -> the restored photo as uint8 (3,H,W) on the codec's
         device, a view of pixel-major (H,W,3) memory: what a GPU pipeline takes without a trip
         through the host."""
-        return self._restore(source).to(self.device).permute(2, 0, 1)
+        return self._on_device(self._restore(source))
 
-    def _restore(self, source: Union[bytes, str, os.PathLike]) -> torch.Tensor:
-        """The restored photo as uint8 (H,W,3) where it was made: on the device when the decoder
-        writes it whole, on the host when tiles are blended into it."""
+    def decode_stream(self, sources: Iterable[Union[bytes, str, os.PathLike]],
+                      workers: int = 4) -> Iterator[torch.Tensor]:
+        """`decode_tensor` over a stream of thumbnails, in order: up to `workers` threads read the next
+        files' coefficients on the CPU (libjpeg and Pillow release the GIL) while the device restores
+        the current one, so a GPU's throughput is not capped by the CPU's parse of each file."""
+        sources = iter(sources)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending = deque(pool.submit(self._parse, source) for source in islice(sources, workers + 1))
+            while pending:
+                parsed = pending.popleft().result()
+                for source in islice(sources, 1):
+                    pending.append(pool.submit(self._parse, source))
+                yield self._on_device(self._restore_parsed(parsed))
+
+    def _on_device(self, pixels: torch.Tensor) -> torch.Tensor:
+        return pixels.to(self.device).permute(2, 0, 1)
+
+    def _parse(self, source: Union[bytes, str, os.PathLike]) -> _ParsedThumbnail:
+        """The file read and checked against this codec, its coefficients ready to cross to the device."""
         parsed = read_thumbnail(read_thumbnail_bytes(source))
         marker = parsed.marker
         if marker.encoder != self.marker:
@@ -276,14 +302,26 @@ class HyperThumbCodec:
         if marker.scale != self.scale:
             raise InvalidThumbnailError(f"thumbnail scale {marker.scale} does not match the model's {self.scale}")
         coefficients = torch.from_numpy(parsed.coefficients).unsqueeze(0)
-        luma, chroma = (torch.from_numpy(table.astype(np.int16)).reshape(1, 64).to(self.device)
-                        for table in (parsed.luma_table, parsed.chroma_table))
+        if self.device.type == "cuda":  # page-locked, so the copy to the device does not stage through pageable memory
+            coefficients = coefficients.pin_memory()
+        tables = [torch.from_numpy(table.astype(np.int16)).reshape(1, 64)
+                  for table in (parsed.luma_table, parsed.chroma_table)]
+        return _ParsedThumbnail(marker, coefficients, *tables)
+
+    def _restore(self, source: Union[bytes, str, os.PathLike]) -> torch.Tensor:
+        return self._restore_parsed(self._parse(source))
+
+    def _restore_parsed(self, parsed: _ParsedThumbnail) -> torch.Tensor:
+        """The restored photo as uint8 (H,W,3) where it was made: on the device when the decoder
+        writes it whole, on the host when tiles are blended into it."""
+        marker, coefficients = parsed.marker, parsed.coefficients
+        luma, chroma = parsed.luma_table.to(self.device), parsed.chroma_table.to(self.device)
         size = (coefficients.shape[2] * BLOCK_GRID, coefficients.shape[3] * BLOCK_GRID)
         tile = self._tile_for(size[0] * self.scale, size[1] * self.scale, self.decode_tile)
         if tile is None and self.engine == "torch":  # whole, the decoder writes the pixels itself
             pixels = torch.empty((size[0] * self.scale, size[1] * self.scale, 3), dtype=torch.uint8,
                                  device=self.device)
-            quantized = QuantizedThumbnail(coefficients.to(self.device), luma, chroma)
+            quantized = QuantizedThumbnail(coefficients.to(self.device, non_blocking=True), luma, chroma)
             self.model.decompress(quantized, self.runtime.autocast_dtype, self._run_decoder,
                                   out=pixels.permute(2, 0, 1).unsqueeze(0))
             return pixels[:marker.height, :marker.width]

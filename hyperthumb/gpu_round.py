@@ -52,6 +52,7 @@ _PACK_SIDE = 768
 _PACK_QUALITY = 88
 _PACK_EVAL_SIDE = 768  # with the repository (31 MB) and the carried packages, under the 64 MiB that travel
 _PACK_EVAL_EVERY = {"val": 1, "kodak24": 3}  # every photo of val, every third of kodak24: 64 MiB travel in all
+_STREAM_FRAMES, _STREAM_WORKERS = 12, 4
 
 
 @dataclass(frozen=True)
@@ -168,10 +169,12 @@ def _bench(plan: RoundBudget, device: torch.device, weights: Path) -> list[str]:
              f"{plan.bench_repeats} after one warm-up (peak GPU memory: of the bytes-to-tensor decode); "
              f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}, torch {torch.__version__}. "
              "Bytes to tensor: the thumbnail's bytes to the uint8 HR on the device (`codec.decode_tensor`; fps from "
-             "it), of which parse is the CPU's (reading the file's coefficients); to image: on to a PIL image on "
-             "the host (`codec.decode`).",
-             "", "| encoder | variant | parse ms | bytes to tensor s | fps | to image s | peak GPU MB "
-             "| HR PSNR vs fp32 (dB) | within 0.05 dB |", "|---|---|---|---|---|---|---|---|---|"]
+             "it), of which parse is the CPU's (reading the file's coefficients); stream fps: "
+             f"{_STREAM_FRAMES} such files through `codec.decode_stream` (the next files parsed in "
+             f"{_STREAM_WORKERS} CPU threads while the GPU restores); to image: on to a PIL image on the host "
+             "(`codec.decode`).",
+             "", "| encoder | variant | parse ms | bytes to tensor s | fps | stream fps | to image s | peak GPU MB "
+             "| HR PSNR vs fp32 (dB) | within 0.05 dB |", "|---|---|---|---|---|---|---|---|---|---|"]
     encodes = []
     for encoder in ("rdbunet", "transformer"):
         model = load_model(encoder, source=weights / encoder, device=str(device)).model
@@ -185,11 +188,14 @@ def _bench(plan: RoundBudget, device: torch.device, weights: Path) -> list[str]:
             codec = HyperThumbCodec(model, encoder, device, runtime=runtime)
             codec.decode_tensor(thumb.jpeg)  # warm-up (and compilation)
             to_tensor, peak_bytes, _ = timed(lambda: codec.decode_tensor(thumb.jpeg), plan.bench_repeats, device)
+            stream = timed(lambda: sum(1 for _ in codec.decode_stream([thumb.jpeg] * _STREAM_FRAMES, _STREAM_WORKERS)),
+                           1, device)[0]
             to_image, _, restored = timed(lambda: codec.decode(thumb.jpeg), plan.bench_repeats, device)
             peak = peak_bytes / 2**20 if device.type == "cuda" else float("nan")
             quality = psnr(restored, photo)
             reference = quality if reference is None else reference
             lines.append(f"| {encoder} | {variant} | {parse * 1e3:.0f} | {to_tensor:.3f} | {1 / to_tensor:.1f} | "
+                         f"{_STREAM_FRAMES / stream:.1f} | "
                          f"{to_image:.3f} | {peak:.0f} | {quality - reference:+.3f} | "
                          f"{'yes' if abs(quality - reference) <= 0.05 else 'no'} |")
     return lines + ["", f"Encode (the photo to its thumbnail file at 0.3 bpp, fp32): {', '.join(encodes)}."]

@@ -14,6 +14,7 @@ from PIL import Image
 
 from hyperthumb import jpeg_sim
 from hyperthumb.codec import HyperThumbCodec
+from hyperthumb.errors import InvalidThumbnailError
 from hyperthumb.image_io import to_tensor
 from hyperthumb.jpeg_file import find_marker, read_thumbnail
 from hyperthumb.model import QuantizedThumbnail
@@ -37,6 +38,20 @@ def test_decode_tensor_holds_the_decoded_photos_pixels(odd_photo, decode_tile):
     pixels = codec.decode_tensor(thumb.jpeg)
     assert pixels.dtype == torch.uint8 and pixels.shape == (3, odd_photo.height, odd_photo.width)
     assert np.array_equal(pixels.permute(1, 2, 0).numpy(), np.asarray(codec.decode(thumb.jpeg)))
+
+
+def test_decode_stream_restores_each_file_in_order_and_stops_at_a_bad_one():
+    """The streaming decode (parsing ahead in threads) gives `decode_tensor`'s pixels, file by file."""
+    codec = HyperThumbCodec(small_model("rdbunet", seed=4), name="rdbunet")
+    files = [codec.encode(photo_like(96 + 8 * i, 64, seed=i), target_bpp=0.3).jpeg for i in range(5)]
+    restored = list(codec.decode_stream(iter(files), workers=2))  # more files than are parsed ahead
+    assert len(restored) == len(files)
+    for jpeg, pixels in zip(files, restored):
+        assert torch.equal(pixels, codec.decode_tensor(jpeg))
+    stream = codec.decode_stream([files[0], b"not a jpeg", files[1]], workers=2)
+    assert torch.equal(next(stream), restored[0])
+    with pytest.raises(InvalidThumbnailError, match="not a JPEG"):
+        next(stream)
 
 
 def test_file_is_baseline_jpeg_with_predicted_tables(small_codec, odd_photo):
