@@ -168,7 +168,9 @@ class HyperThumbCodec:
         thumbnail = np.empty((size[0] // self.scale, size[1] // self.scale, 3), np.float32)
 
         def run(windows: list[Window]) -> torch.Tensor:
-            crops = [pad_to_multiple(to_tensor(photo[window.slices()], self.device), multiple) for window in windows]
+            channels_last = self._encoder_runtime.channels_last
+            crops = [pad_to_multiple(to_tensor(photo[window.slices()], self.device, channels_last), multiple)
+                     for window in windows]
             return self.encode_thumbnail_tensor(torch.cat(crops))
 
         run_tiled(run, size, thumbnail, Fraction(1, self.scale), self._tile_for(*size, self.tile), self.halo, multiple,

@@ -13,6 +13,9 @@ def bicubic_downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
 
 
 def pad_to_multiple(hr: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Edge-replicate padding on the bottom and right; the decoder crops it away."""
+    """Edge-replicate padding on the bottom and right; the decoder crops it away. Sides already
+    multiples of `multiple` give `hr` itself."""
     h, w = hr.shape[-2:]
+    if not (h % multiple or w % multiple):
+        return hr
     return F.pad(hr, (0, (-w) % multiple, 0, (-h) % multiple), mode="replicate")

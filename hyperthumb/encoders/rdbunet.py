@@ -32,10 +32,12 @@ class ResidualDenseBlock(nn.Module):
         self.fuse = nn.Conv2d(features + layers * growth, features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Concatenation copies every feature so far (a tenth of a lite encoder's time on a CPU): the
+        # first conv reads x itself, and the residual's scale rides on the add.
         features = [x]
         for conv in self.convs:
-            features.append(F.leaky_relu(conv(torch.cat(features, 1)), 0.2))
-        return x + 0.2 * self.fuse(torch.cat(features, 1))
+            features.append(F.leaky_relu(conv(torch.cat(features, 1) if len(features) > 1 else x), 0.2))
+        return torch.add(x, self.fuse(torch.cat(features, 1)), alpha=0.2)
 
 
 class RDBUnetEncoder(nn.Module):
