@@ -159,7 +159,8 @@ class HyperThumbCodec:
     @torch.inference_mode()
     def encode_thumbnail_tensor(self, hr: torch.Tensor) -> torch.Tensor:
         """Padded HR (N,3,H,W) -> thumbnail (N,3,H/s,W/s) before JPEG, in fp32."""
-        return self._encoder(self._encoder_runtime.layout(hr.to(self.device))).float()
+        return self.model.make_thumbnail(self._encoder_runtime.layout(hr.to(self.device)),
+                                         self._encoder_runtime.autocast_dtype, self._encoder)
 
     def _encode_pixels(self, photo: np.ndarray) -> torch.Tensor:
         """uint8 photo (H,W,3) -> thumbnail (1,3,h,w) of the padded photo, tile by tile."""

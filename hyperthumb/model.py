@@ -131,10 +131,13 @@ class HyperThumbModel(nn.Module, HyperThumbHubMixin):
         lo, hi = math.log(self.config.lambda_min), math.log(self.config.lambda_max)
         return torch.exp(lo + (rate_t + 1) / 2 * (hi - lo))
 
-    def make_thumbnail(self, hr: torch.Tensor, network_dtype: Optional[torch.dtype] = None) -> torch.Tensor:
-        """HR (N,3,H,W) in [0,1], sides multiples of `hr_multiple` -> the thumbnail before JPEG, fp32."""
+    def make_thumbnail(self, hr: torch.Tensor, network_dtype: Optional[torch.dtype] = None,
+                       encoder: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
+        """HR (N,3,H,W) in [0,1], sides multiples of `hr_multiple` -> the thumbnail before JPEG, fp32.
+        The encoder network runs under `network_dtype` autocast, as `encoder` when given (the codec's
+        engine) or as this model's module; its bicubic base stays fp32 (autocast leaves it alone)."""
         with _autocast(hr.device, network_dtype):
-            return self.encoder(hr).float()
+            return (encoder or self.encoder)(hr).float()
 
     @staticmethod
     def analyze(thumbnail: torch.Tensor) -> Analysis:
