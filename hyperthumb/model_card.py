@@ -165,7 +165,8 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
     fast_decoder = decoder_only and start is not None
     decoder_steps = steps - getattr(args, "first_step", 0) if decoder_only and not fast_decoder else 0
     alone = (f" of the decoder alone{origin}" if fast_decoder else
-             f", the last {decoder_steps:,} of them of the decoder alone" if decoder_steps else "")
+             f", the last {decoder_steps:,} of them of the decoder alone" if decoder_steps else
+             f", its QPM, rate model and decoder starting{origin}" if start else "")
     recipe = (f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g} (schedule "
               f"`{args.lr_decay}` over each run) on the decoder alone, HR L1 loss; the encoder, tables and rate model "
               f"frozen{origin}; rate setting t drawn per batch from [{args.rate_t_min:g}, {args.rate_t_max:g}]"
