@@ -81,3 +81,17 @@ def test_fast_decoder_card_says_which_encoder_each_part_was_trained_against(tmp_
     text = write_model_card(folder).read_text()
     assert ("45,000 steps of the decoder alone from `weights/rdbunet` at step 60,203 (its first 43,626 steps "
             "against `weights/rdbunet` at step 58,545)") in text
+
+
+def test_lite_card_names_its_preset_and_where_the_rest_began(tmp_path):
+    folder = tmp_path / "rdbunet-lite"
+    small_model("rdbunet").with_encoder_options(encoder_options("rdbunet", "lite")).save_pretrained(folder)
+    run = {**asdict(TrainOptions(encoder="rdbunet", data=["../shared/datasets/photos/train"], out=str(folder),
+                                 init_from="weights/rdbunet-fast", preset="lite")), "first_step": 0}
+    (folder / STATE_NAME).write_text(json.dumps({
+        "step": 30000, "seconds": 100.0, "commands": [COMMAND], "runs": [run], "device": "CPU (test)",
+        "initialised_from": {"checkpoint": "weights/rdbunet-fast", "step": 65174}}))
+    (folder / LOG_NAME).write_text(",".join(LOG_COLUMNS) + "\n30000,100.0,0.25,31.5,36.2,0.3,0.2\n")
+    text = write_model_card(folder).read_text()
+    assert "`--preset lite`" in text
+    assert "30,000 steps, its QPM, rate model and decoder starting from `weights/rdbunet-fast` at step 65,174" in text
