@@ -395,7 +395,7 @@ def decode(path: Optional[str], fast: bool = False, request: gr.Request = None) 
     restored = _save_png(photo, _session_dir(request) / f"{Path(name).stem}{suffix}.png")
     note = (f"Restored a {photo.size[0]}x{photo.size[1]} photo from {html.escape(name)}, a {_kib(len(jpeg))} thumbnail "
             f"({len(jpeg) * 8 / (photo.size[0] * photo.size[1]):.4f} bpp), with "
-            f"{_model_note(registry.FAST_DECODER_OF[encoder] if fast else encoder)} "
+            f"{_model_note(registry.FAST_DECODER_OF.get(encoder, encoder) if fast else encoder)} "
             f"on {hyperthumb.default_device()}.")
     return [restored, restored, note]
 

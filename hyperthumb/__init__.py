@@ -19,7 +19,7 @@ from .codec import HyperThumbCodec, Thumbnail
 from .errors import (CheckpointNotFoundError, HyperThumbError, InvalidImageError,
                      InvalidThumbnailError)
 from .jpeg_file import find_marker
-from .registry import ENCODER_METHODS, FAST_DECODER_OF, MARKER_OF_CHECKPOINT
+from .registry import ENCODER_METHODS, FAST_DECODER_OF, LITE_METHODS, MARKER_OF_CHECKPOINT
 
 ENCODER_NAMES = ENCODER_METHODS
 
@@ -39,8 +39,9 @@ def _cached_model(encoder: str, source: Optional[str], device: str) -> HyperThum
 
 def load_model(encoder: str, source: Optional[Union[str, os.PathLike]] = None,
                device: Optional[str] = None) -> HyperThumbCodec:
-    """The codec for checkpoint `encoder` ("rdbunet", "transformer", "bicubic-sr", or the fast decoders
-    "rdbunet-fast", "transformer-fast"), loaded once per process."""
+    """The codec for checkpoint `encoder` ("rdbunet", "transformer", "bicubic-sr", the fast decoders
+    "rdbunet-fast", "transformer-fast", or the lite models "rdbunet-lite", "transformer-lite"), loaded
+    once per process."""
     return _cached_model(encoder, None if source is None else str(source), device or default_device())
 
 
@@ -48,14 +49,14 @@ def decode(source: Union[bytes, str, os.PathLike], device: Optional[str] = None,
            weights: Optional[Union[str, os.PathLike]] = None, fast: bool = False) -> Image.Image:
     """Restores the HR photo from a HyperThumb JPEG, using the model its marker names (found as
     `load_model` finds it, or in the checkpoint folder `weights`), or with `fast` that model's fast
-    decoder."""
+    decoder (a lite model's own decoder is one)."""
     from .codec import read_thumbnail_bytes
 
     jpeg = read_thumbnail_bytes(source)
     if not jpeg:
         raise InvalidThumbnailError("the thumbnail file is empty")
     name = find_marker(jpeg).encoder
-    if fast:
+    if fast and name not in LITE_METHODS:  # a lite model's own decoder is a fast one
         if name not in FAST_DECODER_OF:
             raise InvalidThumbnailError(f"the {name!r} model has no fast decoder")
         name = FAST_DECODER_OF[name]

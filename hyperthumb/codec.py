@@ -278,6 +278,7 @@ class HyperThumbCodec:
         through the host."""
         return self._on_device(self._restore(source))
 
+    @torch.inference_mode()
     def decode_stream(self, sources: Iterable[Union[bytes, str, os.PathLike]],
                       workers: int = 4) -> Iterator[torch.Tensor]:
         """`decode_tensor` over a stream of thumbnails, in order: up to `workers` threads read the next
@@ -305,7 +306,7 @@ class HyperThumbCodec:
         if marker.scale != self.scale:
             raise InvalidThumbnailError(f"thumbnail scale {marker.scale} does not match the model's {self.scale}")
         coefficients = torch.from_numpy(parsed.coefficients).unsqueeze(0)
-        if self.device.type == "cuda":  # page-locked, so the copy to the device does not stage through pageable memory
+        if self.device.type == "cuda":  # page-locked: the copy to the device skips a pageable staging copy
             coefficients = coefficients.pin_memory()
         tables = [torch.from_numpy(table.astype(np.int16)).reshape(1, 64)
                   for table in (parsed.luma_table, parsed.chroma_table)]
