@@ -6,9 +6,10 @@ goes (a round cut off still leaves what it finished):
 
 1. train: resume `rdbunet`, `transformer` and `bicubic-sr` from the shipped checkpoints for the same
    minutes each, with GPU-sized batches, bf16 networks and the photos resident in GPU memory;
-2. bench: decode a 6144x4096 thumbnail (bytes to the HR on the GPU, and on to an image) per
-   precision / layout / compile variant: seconds, fps, peak GPU memory and the HR PSNR lost against
-   fp32; and the photo's encode;
+2. bench: decode a 6144x4096 thumbnail (bytes to the HR on the GPU, alone and as a stream, and on
+   to an image) per precision / layout / compile variant for both encoders, at fp32 and the codec's
+   default for the fast decoders and lite models: seconds, fps, peak GPU memory and the HR PSNR lost
+   against fp32; and the photo's encode;
 3. evaluate: the new checkpoints against the shipped ones on `val` and `kodak24`;
 4. `report.md`: all of it with the exact commands, rewritten after each step.
 
@@ -41,7 +42,8 @@ from .evaluate import evaluate
 from .image_io import load_image
 from .jpeg_file import read_thumbnail
 from .metrics import psnr
-from .registry import BASELINE, CHECKPOINT_OF_METHOD, ENCODER_OF_CHECKPOINT, ROUND_CHECKPOINTS
+from .registry import (BASELINE, CHECKPOINT_OF_METHOD, ENCODER_METHODS, ENCODER_OF_CHECKPOINT, FAST_DECODER_OF,
+                       LITE_METHODS, MARKER_OF_CHECKPOINT, ROUND_CHECKPOINTS)
 from .runtime import Runtime
 from .train import TrainOptions, train
 
@@ -175,17 +177,25 @@ def _bench(plan: RoundBudget, device: torch.device, weights: Path) -> list[str]:
              "(`codec.decode`).",
              "", "| encoder | variant | parse ms | bytes to tensor s | fps | stream fps | to image s | peak GPU MB "
              "| HR PSNR vs fp32 (dB) | within 0.05 dB |", "|---|---|---|---|---|---|---|---|---|---|"]
-    encodes = []
-    for encoder in ("rdbunet", "transformer"):
+    encodes, thumbs = [], {}  # a fast decoder reads its encoder's thumbnail
+    for encoder in (*ENCODER_METHODS, *FAST_DECODER_OF.values(), *LITE_METHODS):
         model = load_model(encoder, source=weights / encoder, device=str(device)).model
-        encoding = HyperThumbCodec(model, encoder, device)
-        encoding.encode(photo, target_bpp=0.3)  # warm-up
-        seconds, _, thumb = timed(lambda: encoding.encode(photo, target_bpp=0.3), plan.bench_repeats, device)
-        encodes.append(f"{encoder} {seconds:.3f} s")
+        marker = MARKER_OF_CHECKPOINT[encoder]
+        if marker not in thumbs:
+            encoding = HyperThumbCodec(model, marker, device)
+            encoding.encode(photo, target_bpp=0.3)  # warm-up
+            seconds, _, thumbs[marker] = timed(lambda: encoding.encode(photo, target_bpp=0.3), plan.bench_repeats,
+                                               device)
+            encodes.append(f"{marker} {seconds:.3f} s")
+        thumb = thumbs[marker]
         parse = timed(lambda: read_thumbnail(thumb.jpeg), plan.bench_repeats, torch.device("cpu"))[0]
         reference = None
-        for variant, runtime in _decode_variants(device).items():
-            codec = HyperThumbCodec(model, encoder, device, runtime=runtime)
+        variants = _decode_variants(device)
+        if encoder not in ENCODER_METHODS:  # the others: the fp32 reference and the codec's default only
+            variants = {name: runtime for name, runtime in variants.items()
+                        if runtime in (Runtime(), Runtime.for_device(device))}
+        for variant, runtime in variants.items():
+            codec = HyperThumbCodec(model, encoder, device, runtime=runtime, marker=marker)
             codec.decode_tensor(thumb.jpeg)  # warm-up (and compilation)
             to_tensor, peak_bytes, _ = timed(lambda: codec.decode_tensor(thumb.jpeg), plan.bench_repeats, device)
             stream = timed(lambda: sum(1 for _ in codec.decode_stream([thumb.jpeg] * _STREAM_FRAMES, _STREAM_WORKERS)),
@@ -198,7 +208,8 @@ def _bench(plan: RoundBudget, device: torch.device, weights: Path) -> list[str]:
                          f"{_STREAM_FRAMES / stream:.1f} | "
                          f"{to_image:.3f} | {peak:.0f} | {quality - reference:+.3f} | "
                          f"{'yes' if abs(quality - reference) <= 0.05 else 'no'} |")
-    return lines + ["", f"Encode (the photo to its thumbnail file at 0.3 bpp, fp32): {', '.join(encodes)}."]
+    return lines + ["", "Encode (the photo to its thumbnail file at 0.3 bpp, the codec's default runtime): "
+                    f"{', '.join(encodes)}."]
 
 
 def _photos(folder: Path, count: Optional[int]) -> list[Path]:
