@@ -7,6 +7,10 @@ adding a method is one entry here (plus its code), never a hunt for lists.
 - `rdbunet-fast`, `transformer-fast`: the same encoder, QPM and thumbnail files, restored by a
   one-block decoder trained alone against them (`train --init-from weights/<encoder> --decoder-only
   --hr-blocks 1`): a file of either decodes with both; the fast one trades quality for speed.
+- `rdbunet-lite`, `transformer-lite`: a lite encoder (`--preset lite`, 4-6x fewer operations)
+  trained whole with the fast decoder, from the fast checkpoint's QPM, rate model and decoder
+  (`train --init-from weights/<encoder>-fast --preset lite`): its own thumbnail files, and an encode
+  that costs a few fast decodes instead of many.
 - `bicubic-jpeg-sr`: a bicubic thumbnail with standard IJG tables, restored by our decoder trained
   on such files (its checkpoint folder is `bicubic-sr`, its encoder architecture `bicubic`).
 - `bicubic-jpeg`: the plain baseline, no learning; the reference of every Bjontegaard delta.
@@ -56,6 +60,9 @@ METHODS: dict[str, Method] = {method.name: method for method in (
            fast_decoder_for="rdbunet"),
     Method("transformer-fast", "Transformer, fast decoder", "#ff9896", LEARNED, "transformer-fast", "transformer",
            fast_decoder_for="transformer"),
+    Method("rdbunet-lite", "RDBUnet lite", "#17becf", LEARNED, "rdbunet-lite", "rdbunet", lite_of="rdbunet"),
+    Method("transformer-lite", "Transformer lite", "#e377c2", LEARNED, "transformer-lite", "transformer",
+           lite_of="transformer"),
     Method("bicubic-jpeg-sr", "bicubic JPEG + our decoder", "#2ca02c", LEARNED, "bicubic-sr", "bicubic",
            {preset: {} for preset in ("cpu", "paper", "lite")}),
     Method("bicubic-jpeg", "bicubic JPEG", "#7f7f7f", BASELINE_KIND),

@@ -172,6 +172,18 @@ def test_decode_tab_restores_a_downloaded_thumbnail_and_names_the_model(client, 
     assert download_fast.endswith("_restored_fast.png") and download.endswith("_restored.png")
 
 
+def test_decode_tab_restores_a_lite_thumbnail_with_or_without_fast(client, served):
+    """A lite model's thumbnail (made by the library) decodes with its own decoder, a fast one."""
+    import hyperthumb
+
+    path = served[1] / "lite.jpg"
+    path.write_bytes(hyperthumb.load_model("rdbunet-lite", device="cpu").encode(
+        photo_like(WIDTH, HEIGHT, seed=6), target_bpp=0.3).jpeg)
+    for fast in (False, True):
+        _, download, note = client.predict(handle_file(str(path)), fast, api_name="/decode")
+        assert Image.open(download).size == (WIDTH, HEIGHT) and "with rdbunet-lite (checkpoint" in note
+
+
 def test_decode_tab_refuses_a_plain_jpeg(client, served):
     path = served[1] / "plain.jpg"
     photo_like(WIDTH, HEIGHT).save(path, quality=80)

@@ -171,14 +171,16 @@ def test_search_stops_where_no_table_can_grow_the_file():
 
 
 @pytest.mark.cli
-def test_cli_round_trip(tmp_path):
+@pytest.mark.parametrize("encoder", ["transformer", "rdbunet-lite"])
+def test_cli_round_trip(tmp_path, encoder):
     source = tmp_path / "photo.png"
     photo_like(300, 200, seed=4).save(source)
     thumb, restored = tmp_path / "thumb.jpg", tmp_path / "restored.png"
-    for args in (["encode", str(source), "-o", str(thumb), "--encoder", "transformer", "--bpp", "0.3"],
+    for args in (["encode", str(source), "-o", str(thumb), "--encoder", encoder, "--bpp", "0.3"],
                  ["decode", str(thumb), "-o", str(restored)]):
         done = subprocess.run([sys.executable, "-m", "hyperthumb", *args], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
+    assert find_marker(thumb.read_bytes()).encoder == encoder  # decode found the model the file names
     assert Image.open(restored).size == (300, 200)
 
 

@@ -4,6 +4,7 @@
 - A fast decoder is trained alone (`train --decoder-only --hr-blocks 1`) against a frozen encoder
   and QPM, so the shipped fast checkpoints share every non-decoder weight with their encoder's
   checkpoint, write the very same files, and read each other's.
+- A lite model pairs the lite encoder with a fast decoder of the same shape.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from hyperthumb.errors import InvalidThumbnailError
 from hyperthumb.metrics import psnr
 from hyperthumb.model import HyperThumbModel
 from hyperthumb.model_card import write_model_card
-from hyperthumb.registry import ENCODER_METHODS, FAST_DECODER_OF
+from hyperthumb.registry import ENCODER_METHODS, FAST_DECODER_OF, LITE_METHODS, METHODS, encoder_options
 from hyperthumb.train import TrainOptions, train
 from tests.conftest import photo_like, small_model
 from tests.golden import centre_crop
@@ -186,3 +187,10 @@ def test_cli_decodes_with_the_fast_decoder(tmp_path):
     assert done.returncode == 0, done.stderr
     expected = hyperthumb.decode(tmp_path / "thumb.jpg", fast=True)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "restored.png")), np.asarray(expected))
+
+
+@pytest.mark.parametrize("lite", LITE_METHODS)
+def test_shipped_lite_model_has_the_lite_encoder_and_a_fast_decoder(lite):
+    model = load_checkpoint(lite)
+    assert model.config.encoder_options == encoder_options(model.config.encoder, "lite")
+    assert model.config.decoder == load_checkpoint(FAST_DECODER_OF[METHODS[lite].lite_of]).config.decoder
