@@ -34,7 +34,7 @@ class Method:
     checkpoint: Optional[str] = None  # folder under weights/, Hub repository subfolder, thumbnail marker name
     encoder: Optional[str] = None  # architecture in hyperthumb.encoders
     # Encoder options per preset: the paper's size (for a GPU), a reduced one for a 2-core CPU, and a
-    # lite one whose 6K encode costs about a fast decode (4-6x fewer operations than `cpu`).
+    # lite one whose 6K encode costs about two fast decodes (4-6x fewer operations than `cpu`).
     presets: dict = field(default_factory=dict)
     # A fast decoder's: the checkpoint whose encoder it shares, whose thumbnails (marker name) it
     # writes and reads.
@@ -72,7 +72,7 @@ METHODS: dict[str, Method] = {method.name: method for method in (
 )}
 BASELINE = "bicubic-jpeg"
 PRESETS = ("cpu", "paper", "lite")
-# The two encoders the product compares (the app's choices, `encode --encoder`).
+# The two encoders the product compares (the app's choices).
 ENCODER_METHODS = tuple(m.name for m in METHODS.values()
                         if m.kind == LEARNED and m.encoder != "bicubic" and not m.fast_decoder_for and not m.lite_of)
 FAST_DECODER_OF = {m.fast_decoder_for: m.checkpoint for m in METHODS.values() if m.fast_decoder_for}
