@@ -12,6 +12,7 @@ import os
 import re
 import struct
 import tempfile
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ _MARKER_ID = b"HyperThumb\x00"
 _MAX_MARKER_BYTES = 1024
 # The name picks a checkpoint folder or Hub subfolder: no separators, no "..".
 _MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+# jpeglib's libjpeg wrapper is not safe to enter from two threads at once (two concurrent reads
+# crashed the process with a bus error), so every call into it holds this lock; Pillow's own
+# libjpeg, which decodes the pixels, runs beside it freely.
+_JPEGLIB_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -105,8 +110,9 @@ def write_thumbnail(coefficients: np.ndarray, luma_table: np.ndarray, chroma_tab
     y, cb, cr = (np.ascontiguousarray(c, dtype=np.int16) for c in coefficients)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "thumb.jpg")
-        jpeglib.from_dct(Y=y, Cb=cb, Cr=cr, qt=tables, quant_tbl_no=[0, 1, 1]).write_dct(
-            path, flags=["+OPTIMIZE_CODING"])
+        with _JPEGLIB_LOCK:
+            jpeglib.from_dct(Y=y, Cb=cb, Cr=cr, qt=tables, quant_tbl_no=[0, 1, 1]).write_dct(
+                path, flags=["+OPTIMIZE_CODING"])
         with open(path, "rb") as f:
             jpeg = f.read()
     return _insert_after_app0(jpeg, marker.to_bytes())
@@ -148,9 +154,10 @@ def _read_coefficients(jpeg: bytes) -> tuple[list[np.ndarray], np.ndarray, list[
         with open(path, "wb") as f:
             f.write(jpeg)
         try:
-            dct = jpeglib.read_dct(path)
-            return ([dct.Y, dct.Cb, dct.Cr], np.asarray(dct.qt), list(dct.quant_tbl_no),
-                    np.asarray(dct.samp_factor))
+            with _JPEGLIB_LOCK:
+                dct = jpeglib.read_dct(path)
+                return ([dct.Y, dct.Cb, dct.Cr], np.asarray(dct.qt), list(dct.quant_tbl_no),
+                        np.asarray(dct.samp_factor))
         except Exception as exc:
             raise InvalidThumbnailError(f"the thumbnail's coefficients cannot be read ({exc})") from None
 

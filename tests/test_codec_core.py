@@ -6,6 +6,7 @@ import math
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -52,6 +53,20 @@ def test_decode_stream_restores_each_file_in_order_and_stops_at_a_bad_one():
     assert torch.equal(next(stream), restored[0])
     with pytest.raises(InvalidThumbnailError, match="not a JPEG"):
         next(stream)
+
+
+def test_files_read_and_written_from_many_threads_at_once():
+    """jpeglib crashed the process (bus error) when two threads read at once, as `decode_stream`'s
+    workers do; its calls are serialised, and every thread still gets its own file's contents."""
+    codec = HyperThumbCodec(small_model("rdbunet", seed=5), name="rdbunet")
+    photos = [photo_like(128, 96, seed=i) for i in range(4)]
+    files = [codec.encode(photo, target_bpp=0.3).jpeg for photo in photos]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(10):
+            parsed = list(pool.map(read_thumbnail, files * 4))
+            assert list(pool.map(lambda photo: codec.encode(photo, target_bpp=0.3).jpeg, photos)) == files
+            for jpeg, thumbnail in zip(files * 4, parsed):
+                assert np.array_equal(thumbnail.coefficients, read_thumbnail(jpeg).coefficients)
 
 
 def test_file_is_baseline_jpeg_with_predicted_tables(small_codec, odd_photo):
