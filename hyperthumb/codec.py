@@ -282,8 +282,8 @@ class HyperThumbCodec:
     def decode_stream(self, sources: Iterable[Union[bytes, str, os.PathLike]],
                       workers: int = 4) -> Iterator[torch.Tensor]:
         """`decode_tensor` over a stream of thumbnails, in order: up to `workers` threads read the next
-        files on the CPU while the device restores the current one, so a frame costs the longer of
-        the two, not their sum (jpeglib's coefficient reads take turns, `jpeg_file._JPEGLIB_LOCK`)."""
+        files on the CPU, in parallel, while the device restores the current one, so a frame costs
+        the longer of one restore and a `workers`-th of a read, not their sum."""
         sources = iter(sources)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending = deque(pool.submit(self._parse, source) for source in islice(sources, workers + 1))

@@ -6,6 +6,7 @@ payload: format version, encoder name, scale and the exact HR size.
 """
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import os
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import jpeglib
+from jpeglib._bind import CJpegLib
 import numpy as np
 from PIL import Image
 
@@ -30,9 +32,10 @@ _MARKER_ID = b"HyperThumb\x00"
 _MAX_MARKER_BYTES = 1024
 # The name picks a checkpoint folder or Hub subfolder: no separators, no "..".
 _MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-# jpeglib's libjpeg wrapper is not safe to enter from two threads at once (two concurrent reads
-# crashed the process with a bus error), so every call into it holds this lock; Pillow's own
-# libjpeg, which decodes the pixels, runs beside it freely.
+# jpeglib's high-level calls are not safe in two threads at once (its header reader keeps the
+# markers it saw in C globals, cjpeglib_common_markers.cpp: two concurrent reads crashed the process
+# with a bus error), so writes hold this lock; reads call its C readers without markers
+# (`_read_coefficients`), which keep all their state on the stack and so run in parallel.
 _JPEGLIB_LOCK = threading.Lock()
 
 
@@ -147,19 +150,42 @@ def _load_pixels(image: Image.Image) -> None:
         raise InvalidThumbnailError(f"the thumbnail JPEG cannot be decoded ({exc})") from None
 
 
-def _read_coefficients(jpeg: bytes) -> tuple[list[np.ndarray], np.ndarray, list[int], np.ndarray]:
-    """(Y, Cb, Cr coefficient blocks, quantization tables, each component's table, sampling)."""
+def _read_coefficients(jpeg: bytes, blocks: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Y, Cb, Cr coefficients (3, *blocks, 8, 8), the four table slots, each component's slot).
+
+    Two calls into jpeglib's C library, neither touching its globals: the first has libjpeg check
+    the whole file and give the block grid it will write, so the buffers fit whatever the file
+    claims, and the second, now sure to read the header it accepted, fills them. (The second
+    alone must not meet a bad header: its error path closes an uninitialised file pointer.)
+    """
+    library = CJpegLib.get()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "thumb.jpg")
         with open(path, "wb") as f:
             f.write(jpeg)
-        try:
-            with _JPEGLIB_LOCK:
-                dct = jpeglib.read_dct(path)
-                return ([dct.Y, dct.Cb, dct.Cr], np.asarray(dct.qt), list(dct.quant_tbl_no),
-                        np.asarray(dct.samp_factor))
-        except Exception as exc:
-            raise InvalidThumbnailError(f"the thumbnail's coefficients cannot be read ({exc})") from None
+        source = ctypes.c_char_p(path.encode())
+        block_dims, components, sampling = np.zeros(8, np.intc), np.zeros(3, np.intc), np.zeros(8, np.intc)
+        scans = ctypes.c_int(0)
+        if not library.read_jpeg_info(source, _pointer(block_dims, ctypes.c_int), None,
+                                      _pointer(components, ctypes.c_int), _pointer(sampling, ctypes.c_int),
+                                      None, None, None, None, None, ctypes.byref(scans), None):
+            raise InvalidThumbnailError("the thumbnail's coefficients cannot be read (libjpeg refused the file)")
+        grids = block_dims.reshape(4, 2)[:3]
+        if components[0] != 3 or (sampling[:6] != 1).any() or (grids != grids[0]).any():
+            raise InvalidThumbnailError("the thumbnail must be a 3-component 4:4:4 JPEG")
+        if tuple(grids[0]) != blocks:
+            raise InvalidThumbnailError("the thumbnail's block grid does not match its size")
+        coefficients = np.empty((3, *blocks, 8, 8), np.int16)
+        tables = np.zeros((4, 8, 8), np.uint16)
+        table_of = np.zeros(4, np.int16)
+        if not library.read_jpeg_dct(source, *(_pointer(c, ctypes.c_short) for c in coefficients), None,
+                                     _pointer(tables, ctypes.c_ushort), _pointer(table_of, ctypes.c_short)):
+            raise InvalidThumbnailError("the thumbnail's coefficients cannot be read (libjpeg refused the file)")
+    return coefficients, tables, table_of[:3]
+
+
+def _pointer(array: np.ndarray, kind: type) -> "ctypes._Pointer":
+    return array.ctypes.data_as(ctypes.POINTER(kind))
 
 
 def read_thumbnail(jpeg: bytes) -> ThumbnailFile:
@@ -190,18 +216,13 @@ def read_thumbnail(jpeg: bytes) -> ThumbnailFile:
     with ThreadPoolExecutor(max_workers=1) as pool:
         pixels = pool.submit(_load_pixels, image)
         try:
-            components, qt, table_of, sampling = _read_coefficients(jpeg)
+            coefficients, qt, table_of = _read_coefficients(jpeg, (expected_h // 8, expected_w // 8))
         finally:
             pixels.result()  # a broken file reports Pillow's error, as when the decodes ran in turn
-    if any(c is None for c in components) or (sampling != 1).any():
-        raise InvalidThumbnailError("the thumbnail must be a 3-component 4:4:4 JPEG")
-    blocks = (expected_h // 8, expected_w // 8)
-    if any(c.shape[:2] != blocks for c in components):
-        raise InvalidThumbnailError("the thumbnail's block grid does not match its size")
     if table_of[1] != table_of[2]:
         raise InvalidThumbnailError("the two chroma components must share one quantization table")
     luma, chroma = qt[table_of[0]], qt[table_of[1]]
     if min(luma.min(), chroma.min()) < 1 or max(luma.max(), chroma.max()) > 255:
         raise InvalidThumbnailError("quantization tables outside the baseline range 1..255")
-    return ThumbnailFile(marker=marker, coefficients=np.stack(components), luma_table=luma,
+    return ThumbnailFile(marker=marker, coefficients=coefficients, luma_table=luma,
                          chroma_table=chroma, image=image)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import jpeglib
 import numpy as np
 import pytest
 import torch
@@ -56,8 +57,9 @@ def test_decode_stream_restores_each_file_in_order_and_stops_at_a_bad_one():
 
 
 def test_files_read_and_written_from_many_threads_at_once():
-    """jpeglib crashed the process (bus error) when two threads read at once, as `decode_stream`'s
-    workers do; its calls are serialised, and every thread still gets its own file's contents."""
+    """jpeglib's `read_dct` crashed the process (bus error) when two threads read at once, as
+    `decode_stream`'s workers do: reads now bypass its globals and writes take turns, and every
+    thread still gets its own file's contents."""
     codec = HyperThumbCodec(small_model("rdbunet", seed=5), name="rdbunet")
     photos = [photo_like(128, 96, seed=i) for i in range(4)]
     files = [codec.encode(photo, target_bpp=0.3).jpeg for photo in photos]
@@ -67,6 +69,16 @@ def test_files_read_and_written_from_many_threads_at_once():
             assert list(pool.map(lambda photo: codec.encode(photo, target_bpp=0.3).jpeg, photos)) == files
             for jpeg, thumbnail in zip(files * 4, parsed):
                 assert np.array_equal(thumbnail.coefficients, read_thumbnail(jpeg).coefficients)
+
+
+def test_coefficients_read_as_jpeglib_reads_them(small_codec, odd_photo, tmp_path):
+    """`read_thumbnail` calls jpeglib's C readers directly; its public reader is the reference."""
+    path = tmp_path / "thumb.jpg"
+    path.write_bytes(small_codec.encode(odd_photo, target_bpp=0.4).jpeg)
+    parsed, reference = read_thumbnail(path.read_bytes()), jpeglib.read_dct(str(path))
+    assert np.array_equal(parsed.coefficients, np.stack([reference.Y, reference.Cb, reference.Cr]))
+    assert np.array_equal(parsed.luma_table, reference.qt[reference.quant_tbl_no[0]])
+    assert np.array_equal(parsed.chroma_table, reference.qt[reference.quant_tbl_no[1]])
 
 
 def test_file_is_baseline_jpeg_with_predicted_tables(small_codec, odd_photo):
