@@ -50,8 +50,11 @@ ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(path) for path in (ROOT / "examples").glob("*.jpg"))
 ENCODERS = {registry.METHODS[method].label: method for method in registry.ENCODER_METHODS}
 BOTH = "Both, side by side"
+# From the README's 6K bench (encode 2.4-3.2x, decode 3.3-4.2x) and BD-PSNR on the four sets.
+LITE_INFO = ("the same two architectures, slimmed: about 3x faster to encode and decode on a CPU, "
+             "0.5-1.2 dB lower HR PSNR")
 CHART_RATES = (0.1, 0.2, 0.3, 0.5)
-CHART_METHODS = (*ENCODERS.values(), BASELINE, *REFERENCE_METHODS)
+CHART_METHODS = (*ENCODERS.values(), *registry.LITE_METHODS, BASELINE, *REFERENCE_METHODS)
 # The chart runs every method at native scale; beyond this side it takes a centre region instead.
 # Its 6 methods x 4 rates take about 26 s on 0.8 MP on a 2-core CPU (AVIF alone half of it), so
 # 512 x 512 keeps it near 10 s; on a GPU the learned methods are quick, the CPU-bound references not.
@@ -195,6 +198,7 @@ def _save_png(image: Image.Image, path: Path) -> str:
 
 
 def _chosen(choice: str) -> list[str]:
+    """The architectures chosen, each of which has its own panel (full or lite model alike)."""
     return list(ENCODERS.values()) if choice == BOTH else [ENCODERS[choice]]
 
 
@@ -257,11 +261,11 @@ def _digest(path: Path) -> str:
 @outputs(5 * len(ENCODERS) + 4)
 @user_errors
 @gpu
-def encode(photo: Union[None, str, dict], choice: str, target_bpp: float, previous: Optional[dict],
+def encode(photo: Union[None, str, dict], choice: str, target_bpp: float, lite: bool, previous: Optional[dict],
            request: gr.Request = None, progress=gr.Progress()) -> list:
-    """Encodes the upload with the chosen encoder(s): per encoder the thumbnail at true size,
-    before/after slider and downloads; the table without the quality figures, which
-    `measure_quality` adds (SSIM and LPIPS take longer than the codec on a CPU)."""
+    """Encodes the upload with the chosen encoder(s), or with `lite` their lite models: per encoder
+    the thumbnail at true size, before/after slider and downloads; the table without the quality
+    figures, which `measure_quality` adds (SSIM and LPIPS take longer than the codec on a CPU)."""
     photo, path, name = _open_photo(photo)
     folder, stem, digest = _session_dir(request), Path(name).stem, _digest(path)
     original = _save_png(photo, folder / "original.png")
@@ -270,11 +274,12 @@ def encode(photo: Union[None, str, dict], choice: str, target_bpp: float, previo
     encoded = {"stage": "encoded", "name": name, "digest": digest, "original": original, "size": photo.size,
                "pixels": photo.width * photo.height, "upload_bytes": path.stat().st_size, "results": [],
                "curves": curves}
-    for method in ENCODERS.values():
-        if method not in chosen:
+    for architecture in ENCODERS.values():
+        if architecture not in chosen:
             panels += [gr.Column(visible=False), *[gr.skip()] * 4]
             continue
-        progress(chosen.index(method) / len(chosen), desc=f"Encoding with {method}")
+        method = registry.LITE_MODEL_OF[architecture] if lite else architecture
+        progress(chosen.index(architecture) / len(chosen), desc=f"Encoding with {method}")
         result = run_method(method, photo, target_bpp)
         thumbnail = folder / f"{stem}_{method}_{target_bpp:.2f}bpp.jpg"
         thumbnail.write_bytes(result.jpeg)
@@ -587,6 +592,7 @@ def _encode_tab() -> None:
             gr.Examples(EXAMPLES, inputs=[photo], label="Examples (credits in examples/CREDITS.md)",
                         examples_per_page=8)
             choice = gr.Radio([*ENCODERS, BOTH], value=next(iter(ENCODERS)), label="Encoder")
+            lite = gr.Checkbox(False, label="Lite models", info=LITE_INFO, elem_id="lite")
             bpp = gr.Slider(0.05, 0.8, value=0.3, step=0.01, label="Target bpp (bits per original pixel)",
                             info="Re-encodes when you let go.", elem_id="target-bpp")
             run = gr.Button("Encode", variant="primary", elem_id="encode")
@@ -610,12 +616,14 @@ def _encode_tab() -> None:
         chart = gr.Plot(label="Rate-distortion for this photo (computed after the result)", elem_id="chart", scale=3)
         region = gr.Image(label="Region the chart was computed on", type="filepath", interactive=False, scale=1)
     encoded = gr.State()
-    triggers = [(run.click, "encode", "Encodes a photo at a target bpp with RDBUnet, Transformer or both."),
+    triggers = [(run.click, "encode", "Encodes a photo at a target bpp with RDBUnet, Transformer or both, full or lite."),
                 (bpp.release, "encode_on_release", "The same as /encode; the page calls it when the slider is let go."),
                 (choice.input, "encode_on_encoder_change", "The same as /encode; the page calls it when the "
-                                                           "encoder choice changes.")]
+                                                           "encoder choice changes."),
+                (lite.input, "encode_on_lite_change", "The same as /encode; the page calls it when the lite "
+                                                      "models are switched on or off.")]
     for trigger, api_name, description in triggers:
-        shown = trigger(encode, [photo, choice, bpp, encoded], [*panels, table_box, metrics, encoded, status],
+        shown = trigger(encode, [photo, choice, bpp, lite, encoded], [*panels, table_box, metrics, encoded, status],
                         api_name=api_name,
                         api_description=description, preprocess=False, trigger_mode="always_last",
                         show_progress="minimal", concurrency_id=MODEL_WORK)
@@ -740,7 +748,7 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
 
 
 def _header() -> str:
-    models = ", ".join(_model_note(encoder) for encoder in ENCODERS.values())
+    models = ", ".join(_model_note(encoder) for encoder in registry.ENCODING_METHODS)
     return ("# HyperThumb\nA photo becomes an ordinary JPEG thumbnail, 4x smaller per side, from which a small "
             f"neural decoder restores the full photo.\n\nDevice: **{hyperthumb.default_device()}**. "
             f"Models: {models}.")

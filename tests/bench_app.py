@@ -1,10 +1,11 @@
 """Benchmark, not a test: a 6K photo through the real app, as a user's browser would send it.
 
-    python tests/bench_app.py [--size 6144x4096] [--port 7911]
+    python tests/bench_app.py [--size 6144x4096] [--port 7911] [--lite]
 
-Serves `app.py` in a child process, sends a synthetic photo to `/encode` (RDBUnet, 0.3 bpp) and then
-`/metrics` with `gradio_client`, and prints the time to the first result, the metrics' extra time
-and the app process tree's peak memory (RSS sampled every 50 ms), idle and during each call.
+Serves `app.py` in a child process, sends a synthetic photo to `/encode` (RDBUnet, or with `--lite`
+RDBUnet lite, at 0.3 bpp) and then `/metrics` with `gradio_client`, and prints the time to the first
+result, the metrics' extra time and the app process tree's peak memory (RSS sampled every 50 ms),
+idle and during each call.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="6144x4096")
     parser.add_argument("--port", type=int, default=7911)
+    parser.add_argument("--lite", action="store_true", help="the lite model")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,7 +62,7 @@ def main() -> None:
                     time.sleep(1)
             phase[0] = "encode"
             started = time.perf_counter()
-            client.predict(handle_file(str(photo)), "RDBUnet", 0.3, api_name="/encode")
+            client.predict(handle_file(str(photo)), "RDBUnet", 0.3, args.lite, api_name="/encode")
             first = time.perf_counter() - started
             phase[0] = "metrics"
             started = time.perf_counter()
@@ -69,7 +71,8 @@ def main() -> None:
         finally:
             stop.set()
             app.terminate()
-    print(f"{width}x{height} through the app (RDBUnet, 0.3 bpp): first result {first:.1f} s, metrics {metrics:.1f} s "
+    model = "RDBUnet lite" if args.lite else "RDBUnet"
+    print(f"{width}x{height} through the app ({model}, 0.3 bpp): first result {first:.1f} s, metrics {metrics:.1f} s "
           f"more; app memory idle {peaks['idle'] / 2**30:.2f} GB, peak {max(peaks.values()) / 2**30:.2f} GB "
           f"(encode {peaks['encode'] / 2**30:.2f} GB, metrics {peaks['metrics'] / 2**30:.2f} GB)")
 

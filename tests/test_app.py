@@ -9,6 +9,7 @@ import re
 import sqlite3
 import tempfile
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from hyperthumb.jpeg_file import find_marker
 from hyperthumb.labels import VoteStore
 from hyperthumb.study import STUDY_METHODS
 from tests.app_server import running_app
@@ -118,6 +120,19 @@ def test_a_thumbnail_that_saves_nothing_is_called_so(client, served):
     *_, table, status = client.predict(handle_file(str(path)), "RDBUnet", 0.8, api_name="/encode")
     assert "x larger" in column(table, "rdbunet")["size vs upload"]
     assert "not smaller than your upload" in status
+
+
+def test_the_lite_switch_encodes_with_the_lite_models(client, photo_path):
+    """Each architecture's panel shows its lite model's real file, which names that model, and the
+    switch itself re-encodes."""
+    *panels, table, _status = client.predict(handle_file(photo_path), "Both, side by side", 0.3, True,
+                                             api_name="/encode_on_lite_change")
+    assert table["headers"] == ["", "your upload", "rdbunet-lite", "transformer-lite"]
+    for i, method in enumerate(("rdbunet-lite", "transformer-lite")):
+        thumbnail = panels[4 * i + 2]
+        assert method in Path(thumbnail).name and find_marker(open(thumbnail, "rb").read()).encoder == method
+    *_, table, _status = client.predict(handle_file(photo_path), "RDBUnet", 0.3, False, api_name="/encode")
+    assert table["headers"] == ["", "your upload", "rdbunet"]
 
 
 def test_releasing_the_slider_gives_a_new_result(client, photo_path):
