@@ -12,6 +12,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..resize import bicubic_downscale
+from .stem import UnshuffledConv
 
 
 @dataclass
@@ -49,7 +50,7 @@ class RDBUnetEncoder(nn.Module):
         def level(width: int) -> nn.Sequential:
             return nn.Sequential(*(ResidualDenseBlock(width, g, n) for _ in range(config.blocks_per_level)))
 
-        self.stem = nn.Conv2d(3 * scale * scale, f, 3, padding=1)
+        self.stem = UnshuffledConv(scale, f)
         self.level0 = level(f)
         self.down1 = nn.Conv2d(f, 2 * f, 3, stride=2, padding=1)
         self.level1 = level(2 * f)
@@ -65,7 +66,7 @@ class RDBUnetEncoder(nn.Module):
 
     def forward(self, hr: torch.Tensor) -> torch.Tensor:
         """HR (N,3,H,W), sides multiples of 4*scale -> thumbnail (N,3,H/scale,W/scale)."""
-        skip0 = self.level0(self.stem(F.pixel_unshuffle(hr, self.scale)))
+        skip0 = self.level0(self.stem(hr))
         skip1 = self.level1(self.down1(skip0))
         x = self.bottom(self.down2(skip1))
         x = self.decode1(self.up2(x) + skip1)

@@ -16,6 +16,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..resize import bicubic_downscale
+from .stem import UnshuffledConv
 
 
 @dataclass
@@ -74,7 +75,7 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         self.scale = scale
         f, d = config.features, config.embed_dim
-        self.stem = nn.Conv2d(3 * scale * scale, f, 3, padding=1)
+        self.stem = UnshuffledConv(scale, f)
         self.embed = nn.Conv2d(f, d, 3, stride=2, padding=1)
         self.blocks = nn.Sequential(*(
             WindowTransformerBlock(d, config.heads, config.window,
@@ -88,6 +89,6 @@ class TransformerEncoder(nn.Module):
 
     def forward(self, hr: torch.Tensor) -> torch.Tensor:
         """HR (N,3,H,W), sides multiples of 2*scale -> thumbnail (N,3,H/scale,W/scale)."""
-        stem = self.stem(F.pixel_unshuffle(hr, self.scale))
+        stem = self.stem(hr)
         x = self.unembed(self.blocks(self.embed(stem)))
         return (bicubic_downscale(hr, self.scale) + self.head(self.refine(x + stem))).clamp(0, 1)
