@@ -172,7 +172,8 @@ class HyperThumbCodec:
             channels_last = self._encoder_runtime.channels_last
             crops = [pad_to_multiple(to_tensor(photo[window.slices()], self.device, channels_last), multiple)
                      for window in windows]
-            return self.encode_thumbnail_tensor(torch.cat(crops))
+            batch = crops[0] if len(crops) == 1 else torch.cat(crops)  # cat would copy even one crop
+            return self.encode_thumbnail_tensor(batch)
 
         run_tiled(run, size, thumbnail, Fraction(1, self.scale), self._tile_for(*size, self.tile), self.halo, multiple,
                   self._encoder_runtime.batch)
