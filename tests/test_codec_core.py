@@ -158,6 +158,17 @@ def test_both_encoders_share_the_contract(encoder):
     assert codec.decode(thumb.jpeg).size == photo.size
 
 
+def test_the_stem_is_a_conv_over_the_unshuffled_photo():
+    """UnshuffledConv runs as one strided conv over the HR; its weights keep their meaning."""
+    from hyperthumb.encoders.stem import UnshuffledConv
+
+    torch.manual_seed(0)
+    stem, hr = UnshuffledConv(4, 16), torch.rand(2, 3, 64, 96)
+    reference = torch.nn.functional.conv2d(torch.nn.functional.pixel_unshuffle(hr, 4), stem.weight, stem.bias,
+                                           padding=1)
+    assert torch.allclose(stem(hr), reference, atol=1e-5)
+
+
 def test_target_bpp_is_met_by_the_shipped_model():
     import hyperthumb
 
