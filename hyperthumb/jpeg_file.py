@@ -164,13 +164,14 @@ def _read_coefficients(jpeg: bytes, blocks: tuple[int, int]) -> tuple[np.ndarray
         with open(path, "wb") as f:
             f.write(jpeg)
         source = ctypes.c_char_p(path.encode())
-        block_dims, components, sampling = np.zeros(8, np.intc), np.zeros(3, np.intc), np.zeros(8, np.intc)
+        # Room for libjpeg's most components (MAX_COMPONENTS, 10): the file may claim any number.
+        block_dims, sampling, components = np.zeros(20, np.intc), np.zeros(20, np.intc), np.zeros(3, np.intc)
         scans = ctypes.c_int(0)
         if not library.read_jpeg_info(source, _pointer(block_dims, ctypes.c_int), None,
                                       _pointer(components, ctypes.c_int), _pointer(sampling, ctypes.c_int),
                                       None, None, None, None, None, ctypes.byref(scans), None):
             raise InvalidThumbnailError("the thumbnail's coefficients cannot be read (libjpeg refused the file)")
-        grids = block_dims.reshape(4, 2)[:3]
+        grids = block_dims.reshape(10, 2)[:3]
         if components[0] != 3 or (sampling[:6] != 1).any() or (grids != grids[0]).any():
             raise InvalidThumbnailError("the thumbnail must be a 3-component 4:4:4 JPEG")
         if tuple(grids[0]) != blocks:

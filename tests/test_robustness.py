@@ -49,6 +49,15 @@ def with_16bit_table(jpeg: bytes, value: int) -> bytes:
     return jpeg[:dqt] + b"\xff\xdb" + struct.pack(">H", len(segment) + 2) + segment + jpeg[dqt + 2 + length:]
 
 
+def resaved(jpeg: bytes, mode: str, **options) -> bytes:
+    """The thumbnail's pixels saved again by Pillow in `mode` with `options`, its marker kept."""
+    start = jpeg.index(b"\xff\xeb")
+    segment = jpeg[start:start + 2 + struct.unpack(">H", jpeg[start + 2:start + 4])[0]]
+    out = io.BytesIO()
+    Image.open(io.BytesIO(jpeg)).convert(mode).save(out, "JPEG", quality=90, **options)
+    return out.getvalue()[:2] + segment + out.getvalue()[2:]
+
+
 def _corrupt_scan(jpeg: bytes) -> bytes:
     scan = jpeg.index(b"\xff\xda")
     data = bytearray(jpeg)
@@ -64,6 +73,9 @@ BAD_THUMBNAILS = {
     "truncated by two bytes": lambda j: j[:-2],
     "corrupt scan": _corrupt_scan,
     "table entry 0": lambda j: with_table_entry(j, 0),
+    "chroma subsampled 4:2:0": lambda j: resaved(j, "RGB", subsampling=2),
+    "grayscale": lambda j: resaved(j, "L"),
+    "CMYK": lambda j: resaved(j, "CMYK"),
     "16-bit table over 255": lambda j: with_16bit_table(j, 300),
     "marker over the pixel limit": lambda j: with_marker(j, width=20000, height=20000),
     "marker bigger than the thumbnail": lambda j: with_marker(j, width=400),
