@@ -62,6 +62,10 @@ def test_a_user_encodes_compares_and_survives_a_bad_upload(tmp_path):
             for _name, bpp, psnr in figure:  # the stars carry the table's own figures
                 assert f"{bpp:.4f}" in table and f"{psnr:.2f}" in table
 
+            page.get_by_label("Lite models").check()  # the switch encodes again, with the lite models
+            page.locator("#metrics th:has-text('transformer-lite')").wait_for(timeout=120_000)
+            page.screenshot(path=str(ARTIFACTS / "app_lite_models.png"), full_page=True)
+
             page.locator("#photo button[aria-label='Remove Image']").first.click()
             page.locator("#photo input[type=file]").set_input_files(str(broken))
             page.locator("#encode").click()
