@@ -15,6 +15,7 @@ import platform
 import statistics
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -27,6 +28,7 @@ from PIL import Image
 from .codec import HyperThumbCodec, Thumbnail
 from .engines import ENGINES, engine_available
 from .image_io import to_tensor
+from .jpeg_file import read_thumbnail
 from .metrics import psnr
 from .model import HyperThumbModel
 from .runtime import Runtime, cpu_has_native_bf16, release_freed_memory
@@ -126,6 +128,7 @@ class BenchResult:
     engine: str = "torch"
     decode_db: Optional[float] = None  # HR PSNR decoding the reference thumbnail, minus torch fp32's
     round_trip_db: Optional[float] = None  # HR PSNR of the engine's own encode and decode, minus torch fp32's
+    parses_per_s: tuple[float, float] = (float("nan"), float("nan"))  # `read_thumbnail`: one thread, torch's threads
 
     @property
     def megapixels(self) -> float:
@@ -142,13 +145,24 @@ def bench_codec(codec: HyperThumbCodec, photo: Image.Image, repeats: int, target
     lr = to_tensor(decoded.image).to(device)
     bicubic_s, _, _ = timed(lambda: F.interpolate(lr, scale_factor=codec.scale, mode="bicubic"), repeats, device)
     pillow_s, _, _ = timed(lambda: Image.open(io.BytesIO(decoded.jpeg)).load(), repeats, device)
+    parses = (parses_per_second(decoded.jpeg, 1), parses_per_second(decoded.jpeg, torch.get_num_threads()))
     decode_db = round_trip_db = None
     if reference:
         decode_db = psnr(restored, photo) - reference.psnr_hr
         own = codec.encode(photo, target_bpp=None, rate_t=reference.thumbnail.rate_t)
         round_trip_db = psnr(codec.decode(own.jpeg), photo) - reference.psnr_hr
     return BenchResult(codec.name, photo.width, photo.height, encode_s, decode_s, encode_peak / 2**20,
-                       decode_peak / 2**20, bicubic_s, pillow_s, engine_label(codec), decode_db, round_trip_db)
+                       decode_peak / 2**20, bicubic_s, pillow_s, engine_label(codec), decode_db, round_trip_db, parses)
+
+
+def parses_per_second(jpeg: bytes, threads: int, count: int = 12) -> float:
+    """Files `read_thumbnail` parses per second with `threads` threads at once: what feeds
+    `decode_stream`, whose workers read the next files while the device restores."""
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(read_thumbnail, [jpeg] * threads))  # warm-up
+        started = time.perf_counter()
+        list(pool.map(read_thumbnail, [jpeg] * count))
+        return count / (time.perf_counter() - started)
 
 
 def engine_label(codec: HyperThumbCodec) -> str:
@@ -166,14 +180,15 @@ def _db(value: Optional[float]) -> str:
 def format_table(results: list[BenchResult]) -> str:
     header = ("| encoder | engine | size | MP | encode s | enc MP/s | decode s | dec MP/s | peak MB enc / dec "
               "| bicubic x4 s | decode / bicubic | Pillow JPEG s | decode / Pillow "
-              "| HR dB vs fp32: decode / round trip |")
+              "| HR dB vs fp32: decode / round trip | parses/s, 1 / all threads |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in results:
         lines.append(
             f"| {r.encoder} | {r.engine} | {r.width}x{r.height} | {r.megapixels:.1f} | {r.encode_s:.2f} | "
             f"{r.megapixels / r.encode_s:.2f} | {r.decode_s:.2f} | {r.megapixels / r.decode_s:.2f} | "
             f"{r.encode_peak_mb:.0f} / {r.decode_peak_mb:.0f} | {r.bicubic_s:.3f} | {r.decode_s / r.bicubic_s:.1f}x | "
-            f"{r.pillow_s:.4f} | {r.decode_s / r.pillow_s:.0f}x | {_db(r.decode_db)} / {_db(r.round_trip_db)} |")
+            f"{r.pillow_s:.4f} | {r.decode_s / r.pillow_s:.0f}x | {_db(r.decode_db)} / {_db(r.round_trip_db)} | "
+            f"{r.parses_per_s[0]:.1f} / {r.parses_per_s[1]:.1f} |")
     return "\n".join(lines)
 
 

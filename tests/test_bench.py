@@ -22,9 +22,10 @@ def test_bench_codec_reports_every_field(small_codec):
     assert (result.width, result.height) == (128, 96)
     assert min(result.encode_s, result.decode_s, result.bicubic_s, result.pillow_s) > 0
     assert result.encode_peak_mb >= 0 and result.decode_peak_mb >= 0
+    assert min(result.parses_per_s) > 0
     table = format_table([result])
     for field in ("encode s", "decode s", "MP/s", "peak MB", "decode / bicubic", "decode / Pillow", "128x96",
-                  "| - / - |"):
+                  "| - / - |", "parses/s"):
         assert field in table
 
 
