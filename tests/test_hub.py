@@ -13,7 +13,7 @@ import hyperthumb
 from hyperthumb import checkpoint
 from hyperthumb.checkpoint import HUB_REPO_ENV, HUB_REVISION_ENV
 from hyperthumb.errors import CheckpointNotFoundError, HyperThumbError
-from hyperthumb.model import HyperThumbConfig, HyperThumbModel
+from hyperthumb.model import HyperThumbModel
 from hyperthumb.pretrained import CONFIG_NAME, STATE_NAME, WEIGHTS_NAME
 from hyperthumb.publish import PUBLISHED_FILES, publish
 from tests.conftest import small_model
