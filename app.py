@@ -208,12 +208,13 @@ def _kib(size: int) -> str:
     return f"{size / 1024:.1f} KiB"
 
 
-def _true_size_html(jpeg: bytes, size: tuple[int, int]) -> str:
-    """The thumbnail at one screen pixel per thumbnail pixel, scrolling rather than shrinking."""
+def _true_size_html(jpeg: bytes, size: tuple[int, int], method: str) -> str:
+    """The thumbnail at one screen pixel per thumbnail pixel, scrolling rather than shrinking, named
+    by the model that made it (the panel's heading names only the architecture)."""
     source = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
     return (f'<div style="overflow:auto;max-height:70vh"><img src="{source}" width="{size[0]}" '
             f'height="{size[1]}" style="max-width:none" alt="thumbnail, {size[0]}x{size[1]}"></div>'
-            f"<p>{size[0]}x{size[1]} pixels, {_kib(len(jpeg))}</p>")
+            f"<p>{html.escape(method)} thumbnail: {size[0]}x{size[1]} pixels, {_kib(len(jpeg))}</p>")
 
 
 METRIC_ROWS = ["file size", "bpp", "size vs upload", "HR PSNR, RGB (dB)", "thumbnail PSNR (dB)", "HR SSIM",
@@ -289,7 +290,7 @@ def encode(photo: Union[None, str, dict], choice: str, target_bpp: float, lite: 
             thumbnail.write_bytes(result.jpeg)
             restored = str(folder / f"{stem}_{method}_{target_bpp:.2f}bpp_restored.png")
             writes.append(writer.submit(_save_png, result.restored, Path(restored)))
-            panels += [gr.Column(visible=True), _true_size_html(result.jpeg, result.thumbnail.size),
+            panels += [gr.Column(visible=True), _true_size_html(result.jpeg, result.thumbnail.size, method),
                        (original, restored), str(thumbnail), restored]
             encoded["results"].append({"method": method, "target_bpp": target_bpp, "thumbnail": str(thumbnail),
                                        "restored": restored, "bytes": len(result.jpeg), "bpp": result.bpp,

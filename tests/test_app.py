@@ -131,6 +131,7 @@ def test_the_lite_switch_encodes_with_the_lite_models(client, photo_path):
     for i, method in enumerate(("rdbunet-lite", "transformer-lite")):
         thumbnail = panels[4 * i + 2]
         assert method in Path(thumbnail).name and find_marker(open(thumbnail, "rb").read()).encoder == method
+        assert f"{method} thumbnail:" in panels[4 * i]  # the panel says which model made it
     *_, table, _status = client.predict(handle_file(photo_path), "RDBUnet", 0.3, False, api_name="/encode")
     assert table["headers"] == ["", "your upload", "rdbunet"]
 
