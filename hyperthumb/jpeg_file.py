@@ -158,7 +158,7 @@ def _read_coefficients(jpeg: bytes, blocks: tuple[int, int]) -> tuple[np.ndarray
     claims, and the second, now sure to read the header it accepted, fills them. (The second
     alone must not meet a bad header: its error path closes an uninitialised file pointer.)
     """
-    library = CJpegLib.get()
+    library, refused = CJpegLib.get(), "the thumbnail's coefficients cannot be read (libjpeg refused the file)"
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "thumb.jpg")
         with open(path, "wb") as f:
@@ -170,7 +170,7 @@ def _read_coefficients(jpeg: bytes, blocks: tuple[int, int]) -> tuple[np.ndarray
         if not library.read_jpeg_info(source, _pointer(block_dims, ctypes.c_int), None,
                                       _pointer(components, ctypes.c_int), _pointer(sampling, ctypes.c_int),
                                       None, None, None, None, None, ctypes.byref(scans), None):
-            raise InvalidThumbnailError("the thumbnail's coefficients cannot be read (libjpeg refused the file)")
+            raise InvalidThumbnailError(refused)
         grids = block_dims.reshape(10, 2)[:3]
         if components[0] != 3 or (sampling[:6] != 1).any() or (grids != grids[0]).any():
             raise InvalidThumbnailError("the thumbnail must be a 3-component 4:4:4 JPEG")
@@ -181,7 +181,7 @@ def _read_coefficients(jpeg: bytes, blocks: tuple[int, int]) -> tuple[np.ndarray
         table_of = np.zeros(4, np.int16)
         if not library.read_jpeg_dct(source, *(_pointer(c, ctypes.c_short) for c in coefficients), None,
                                      _pointer(tables, ctypes.c_ushort), _pointer(table_of, ctypes.c_short)):
-            raise InvalidThumbnailError("the thumbnail's coefficients cannot be read (libjpeg refused the file)")
+            raise InvalidThumbnailError(refused)
     return coefficients, tables, table_of[:3]
 
 

@@ -76,8 +76,8 @@ PRESETS = ("cpu", "paper", "lite")
 ENCODER_METHODS = tuple(m.name for m in METHODS.values()
                         if m.kind == LEARNED and m.encoder != "bicubic" and not m.fast_decoder_for and not m.lite_of)
 FAST_DECODER_OF = {m.fast_decoder_for: m.checkpoint for m in METHODS.values() if m.fast_decoder_for}
-LITE_METHODS = tuple(m.name for m in METHODS.values() if m.lite_of)
-LITE_MODEL_OF = {m.lite_of: m.name for m in METHODS.values() if m.lite_of}
+LITE_MODEL_OF = {m.lite_of: m.name for m in METHODS.values() if m.lite_of}  # architecture -> its lite model
+LITE_METHODS = tuple(LITE_MODEL_OF.values())
 # What `encode` may make: the two encoders, then their lite versions.
 ENCODING_METHODS = (*ENCODER_METHODS, *LITE_METHODS)
 REFERENCE_METHODS = tuple(m.name for m in METHODS.values() if m.kind == REFERENCE)
