@@ -55,6 +55,7 @@ def _train(args: argparse.Namespace) -> None:
                            val_every=args.val_every, val_rate_t=args.val_rate_t, device=args.device, bf16=args.bf16,
                            init_from=args.init_from, hr_blocks=args.hr_blocks,
                            hr_features=args.hr_features, decoder_only=args.decoder_only,
+                           encoder_from=args.encoder_from,
                            command="python -m hyperthumb " + " ".join(map(shlex.quote, sys.argv[1:])))
     print(f"checkpoint in {train(options)}")
 
@@ -231,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decoder HR-branch width of a new run (default: as initialised; the coefficient branch keeps its own)")
     p.add_argument("--decoder-only", action="store_true",
                    help="train the decoder alone, encoder and QPM frozen (a fast decoder for the same thumbnails)")
+    p.add_argument("--encoder-from",
+                   help="with --decoder-only: first take the encoder, QPM and rate model of this retrained "
+                        "checkpoint folder (moves a fast decoder onto its retrained encoder)")
     p.set_defaults(run=_train)
 
     p = commands.add_parser("lpips-weights", help="provision LPIPS AlexNet weights for offline use")

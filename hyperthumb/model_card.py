@@ -158,8 +158,11 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
     origin = (f" from `{start['checkpoint']}`" + (f" at step {start['step']:,}" if start.get("step") else "")
               if start else "")
     # A fast decoder moved onto a retrained encoder says which encoder its earlier steps were against.
-    origin += "".join(f" (its first {earlier['until_step']:,} steps against `{earlier['checkpoint']}` at step "
-                      f"{earlier['step']:,})" for earlier in (start or {}).get("earlier", []))
+    earlier = [f"`{e['checkpoint']}` at step {e['step']:,}" for e in (start or {}).get("earlier", [])]
+    until = [e["until_step"] for e in (start or {}).get("earlier", [])]
+    if earlier:
+        origin += (f" (its first {until[0]:,} steps against {earlier[0]}"
+                   + "".join(f", then to step {u:,} against {e}" for u, e in zip(until[1:], earlier[1:])) + ")")
     # A decoder-only run is a fast decoder where it began from another checkpoint; resumed in its
     # own folder, it only went on training a whole checkpoint's decoder.
     fast_decoder = decoder_only and start is not None

@@ -80,6 +80,9 @@ class TrainOptions:
     hr_blocks: Optional[int] = None
     hr_features: Optional[int] = None
     decoder_only: bool = False
+    # With `decoder_only`: replace the encoder, QPM and rate model by this retrained checkpoint's
+    # first, so a fast decoder follows its encoder (its thumbnails change when the encoder does).
+    encoder_from: Optional[str] = None
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -188,6 +191,31 @@ def _initial_model(options: TrainOptions) -> HyperThumbModel:
     return model
 
 
+def _adopt_encoder(model: HyperThumbModel, state: dict, options: TrainOptions) -> None:
+    """Moves `model` onto `options.encoder_from`'s encoder, QPM and rate model, keeping its decoder;
+    the state's `initialised_from` then names that checkpoint, and the earlier ones the steps they
+    were trained against (for the model card)."""
+    if not options.decoder_only:
+        raise ValueError("--encoder-from moves a decoder onto another encoder: give --decoder-only too")
+    source = HyperThumbModel.from_pretrained(options.encoder_from)
+    if (source.config.encoder, source.config.encoder_options) != (model.config.encoder, model.config.encoder_options):
+        raise ValueError(f"{options.encoder_from} has a different encoder ({source.config.encoder}, "
+                         f"{source.config.encoder_options}) from this run's")
+    adopted = {name: value for name, value in source.state_dict().items() if not name.startswith("decoder.")}
+    own = {name for name in model.state_dict() if not name.startswith("decoder.")}
+    if set(adopted) != own:
+        raise ValueError(f"{options.encoder_from}'s encoder, QPM and rate model do not match this run's")
+    model.load_state_dict(adopted, strict=False)
+    source_state = Path(options.encoder_from) / STATE_NAME
+    start = {"checkpoint": options.encoder_from,
+             "step": json.loads(source_state.read_text())["step"] if source_state.is_file() else None}
+    previous = state.get("initialised_from")
+    earlier = list(previous.get("earlier", [])) if previous else []
+    if previous and (previous["checkpoint"], previous.get("step")) != (start["checkpoint"], start["step"]):
+        earlier.append({"checkpoint": previous["checkpoint"], "step": previous.get("step"), "until_step": state["step"]})
+    state["initialised_from"] = {**start, "earlier": earlier} if earlier else start
+
+
 def train(options: TrainOptions) -> Path:
     """Trains (or resumes) a model in `options.out`; returns that folder."""
     if options.steps is None and options.minutes is None:
@@ -209,6 +237,8 @@ def train(options: TrainOptions) -> Path:
             state["initialised_from"] = {"checkpoint": options.init_from,
                                          "step": json.loads(start.read_text())["step"] if start.is_file() else None}
     state.setdefault("runs", [])
+    if options.encoder_from:
+        _adopt_encoder(model, state, options)
     model.to(device).train()
     if options.decoder_only:
         for name, parameter in model.named_parameters():

@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -26,6 +28,7 @@ from hyperthumb.errors import InvalidThumbnailError
 from hyperthumb.metrics import psnr
 from hyperthumb.model import HyperThumbModel
 from hyperthumb.model_card import write_model_card
+from hyperthumb.pretrained import STATE_NAME
 from hyperthumb.registry import ENCODER_METHODS, FAST_DECODER_OF, LITE_METHODS, METHODS, encoder_options
 from hyperthumb.train import TrainOptions, train
 from tests.conftest import photo_like, small_model
@@ -133,13 +136,18 @@ def test_decoder_only_training_moves_the_decoder_alone(tmp_path):
                            init_from=str(tmp_path / "start")))
 
 
-@pytest.mark.training
-def test_a_whole_checkpoint_resumed_decoder_only_keeps_its_history_and_encoder(tmp_path):
+def _rdbunet_run(tmp_path, seed: int, out: str) -> dict:
+    """Options of a two-step run on one small photo."""
     photos = tmp_path / "photos"
     photos.mkdir()
-    photo_like(160, 128, seed=3).save(photos / "0.png")
-    options = dict(encoder="rdbunet", data=[str(photos)], val=str(photos), out=str(tmp_path / "run"), steps=2,
-                   batch=2, patch=64, val_every=1000)
+    photo_like(160, 128, seed=seed).save(photos / "0.png")
+    return dict(encoder="rdbunet", data=[str(photos)], val=str(photos), out=str(tmp_path / out), steps=2,
+                batch=2, patch=64, val_every=1000)
+
+
+@pytest.mark.training
+def test_a_whole_checkpoint_resumed_decoder_only_keeps_its_history_and_encoder(tmp_path):
+    options = _rdbunet_run(tmp_path, 3, "run")
     before = HyperThumbModel.from_pretrained(train(TrainOptions(**options))).state_dict()
     out = train(TrainOptions(**options, decoder_only=True))  # the joint run's Adam state is not reused
     after = HyperThumbModel.from_pretrained(out).state_dict()
@@ -148,6 +156,33 @@ def test_a_whole_checkpoint_resumed_decoder_only_keeps_its_history_and_encoder(t
     card = write_model_card(out).read_text()
     assert "trained for 4 steps, the last 2 of them of the decoder alone" in card
     assert "fast decoder" not in card and "fast=True" not in card
+
+
+@pytest.mark.training
+def test_encoder_from_moves_a_fast_decoder_onto_a_retrained_encoder(tmp_path):
+    whole = _rdbunet_run(tmp_path, 4, "whole")
+    first = tmp_path / "whole-first"
+    shutil.copytree(train(TrainOptions(**whole)), first)
+    fast = dict(whole, out=str(tmp_path / "fast"), decoder_only=True)
+    train(TrainOptions(**fast, init_from=str(first), hr_blocks=1))
+    retrained = train(TrainOptions(**whole))  # the whole checkpoint trains on: a new encoder and QPM
+    before = HyperThumbModel.from_pretrained(tmp_path / "fast").state_dict()
+    with pytest.raises(ValueError, match="--decoder-only"):
+        train(TrainOptions(**dict(fast, decoder_only=False), encoder_from=str(retrained)))
+    moved = HyperThumbModel.from_pretrained(train(TrainOptions(**fast, encoder_from=str(retrained)))).state_dict()
+    new_encoder = HyperThumbModel.from_pretrained(retrained).state_dict()
+    shared = [name for name in moved if not name.startswith("decoder.")]
+    assert all(torch.equal(moved[name], new_encoder[name]) for name in shared)
+    assert any(not torch.equal(moved[name], before[name]) for name in shared)
+    assert any(not torch.equal(moved[name], before[name]) for name in moved if name.startswith("decoder."))
+    state = json.loads((tmp_path / "fast" / STATE_NAME).read_text())
+    assert state["initialised_from"] == {"checkpoint": str(retrained), "step": 4,
+                                         "earlier": [{"checkpoint": str(first), "step": 2, "until_step": 2}]}
+    assert (f"4 steps of the decoder alone from `{retrained}` at step 4 (its first 2 steps against `{first}` at "
+            "step 2)") in write_model_card(tmp_path / "fast").read_text()
+    small_model("transformer").save_pretrained(tmp_path / "transformer")
+    with pytest.raises(ValueError, match="different encoder"):
+        train(TrainOptions(**fast, encoder_from=str(tmp_path / "transformer")))
 
 
 @pytest.mark.parametrize("encoder", ENCODER_METHODS)

@@ -81,6 +81,13 @@ def test_fast_decoder_card_says_which_encoder_each_part_was_trained_against(tmp_
     text = write_model_card(folder).read_text()
     assert ("45,000 steps of the decoder alone from `weights/rdbunet` at step 60,203 (its first 43,626 steps "
             "against `weights/rdbunet` at step 58,545)") in text
+    start = {"checkpoint": "weights/rdbunet", "step": 80000,
+             "earlier": [*start["earlier"], {"checkpoint": "weights/rdbunet", "step": 60203, "until_step": 44000}]}
+    (folder / STATE_NAME).write_text(json.dumps({"step": 45000, "seconds": 100.0, "commands": [COMMAND], "runs": [run],
+                                                 "device": "CPU (test)", "initialised_from": start}))
+    assert ("45,000 steps of the decoder alone from `weights/rdbunet` at step 80,000 (its first 43,626 steps "
+            "against `weights/rdbunet` at step 58,545, then to step 44,000 against `weights/rdbunet` at step "
+            "60,203)") in write_model_card(folder).read_text()
 
 
 def test_lite_card_names_its_preset_and_where_the_rest_began(tmp_path):
