@@ -28,7 +28,8 @@ from PIL import Image
 from .engines import ExportedNetwork, decoder_example, encoder_example, resolve_engine
 from .errors import InvalidThumbnailError
 from .image_io import ImageSource, load_image, to_tensor
-from .jpeg_file import ThumbnailMarker, read_thumbnail, write_thumbnail
+from . import jpeg_sim
+from .jpeg_file import ThumbnailMarker, read_thumbnail, read_thumbnail_header, write_thumbnail
 from .jpeg_size import thumbnail_file_bytes
 from .model import BLOCK_GRID, HyperThumbModel, QuantizedThumbnail
 from .resize import pad_to_multiple
@@ -45,13 +46,15 @@ DEFAULT_TILE = 2048  # largest HR tile side; photos up to 2048 * 2048 pixels run
 # (OpenVINO 1.9 GB at 6K whole) and keep `tile`.
 DEFAULT_DECODE_TILE = 5120
 DEFAULT_HALO = 128  # HR context on inner tile sides (4 JPEG blocks): > 50 dB seams, random weights
+COEFFICIENT_SOURCES = ("file", "pixels")
 
 
 class _ParsedThumbnail(NamedTuple):
     marker: ThumbnailMarker
-    coefficients: torch.Tensor  # int16 (1, 3, blocks_h, blocks_w, 8, 8), on the host
+    coefficients: Optional[torch.Tensor]  # int16 (1, 3, blocks_h, blocks_w, 8, 8) on the host; None: the pixel route
     luma_table: torch.Tensor  # int16 (1, 64), on the host
     chroma_table: torch.Tensor
+    jpeg: bytes
 
 
 @dataclass
@@ -103,12 +106,18 @@ class HyperThumbCodec:
     the device). The exported engines choose their own precision unless a runtime without autocast
     asks for fp32, and use only its tile batching. `marker` is the model name its thumbnails carry
     and the one it accepts (default `name`): a fast decoder's is its encoder's checkpoint.
+    `coefficients_from` is where a decode gets the file's integers: "file" (libjpeg reads them on
+    the CPU, exactly) or "pixels" (the file decoded to pixels on the device, by nvJPEG on a GPU,
+    then transformed and quantized again with the file's tables: the same integers except where
+    the decoder's rounding moves one by half a table step, which happens only at small steps).
     """
 
     def __init__(self, model: HyperThumbModel, name: Optional[str] = None, device: Union[str, torch.device] = "cpu",
                  tile: Optional[int] = DEFAULT_TILE, halo: int = DEFAULT_HALO, runtime: Optional[Runtime] = None,
                  engine: Optional[str] = None, marker: Optional[str] = None,
-                 decode_tile: Optional[int] = DEFAULT_DECODE_TILE):
+                 decode_tile: Optional[int] = DEFAULT_DECODE_TILE, coefficients_from: str = "file"):
+        if coefficients_from not in COEFFICIENT_SOURCES:
+            raise ValueError(f"coefficients_from must be one of {', '.join(COEFFICIENT_SOURCES)}")
         multiple = model.config.hr_multiple
         for side in (tile, decode_tile):
             if side is not None and (side % multiple or side < 4 * halo):
@@ -120,6 +129,7 @@ class HyperThumbCodec:
         self.marker = marker or self.name
         self.device = torch.device(device)
         self.tile, self.halo = tile, halo
+        self.coefficients_from = coefficients_from
         requested = "torch" if engine is None and runtime else engine
         self.engine = resolve_engine(requested, self.device)
         self.decode_tile = decode_tile if self.engine == "torch" else tile
@@ -298,20 +308,43 @@ class HyperThumbCodec:
         return pixels.to(self.device).permute(2, 0, 1)
 
     def _parse(self, source: Union[bytes, str, os.PathLike]) -> _ParsedThumbnail:
-        """The file read and checked against this codec, its coefficients ready to cross to the device."""
-        parsed = read_thumbnail(read_thumbnail_bytes(source))
+        """The file read and checked against this codec, its coefficients ready to cross to the
+        device (on the pixel route, only its header: the device decodes the rest)."""
+        jpeg = read_thumbnail_bytes(source)
+        parsed = read_thumbnail_header(jpeg) if self.coefficients_from == "pixels" else read_thumbnail(jpeg)
         marker = parsed.marker
         if marker.encoder != self.marker:
             raise InvalidThumbnailError(
                 f"this thumbnail was made by the {marker.encoder!r} model, not {self.marker!r}")
         if marker.scale != self.scale:
             raise InvalidThumbnailError(f"thumbnail scale {marker.scale} does not match the model's {self.scale}")
-        coefficients = torch.from_numpy(parsed.coefficients).unsqueeze(0)
-        if self.device.type == "cuda":  # page-locked: the copy to the device skips a pageable staging copy
-            coefficients = coefficients.pin_memory()
+        coefficients = None
+        if self.coefficients_from == "file":
+            coefficients = torch.from_numpy(parsed.coefficients).unsqueeze(0)
+            if self.device.type == "cuda":  # page-locked: the copy to the device skips a pageable staging copy
+                coefficients = coefficients.pin_memory()
         tables = [torch.from_numpy(table.astype(np.int16)).reshape(1, 64)
                   for table in (parsed.luma_table, parsed.chroma_table)]
-        return _ParsedThumbnail(marker, coefficients, *tables)
+        return _ParsedThumbnail(marker, coefficients, *tables, jpeg)
+
+    def _coefficients_of_pixels(self, parsed: _ParsedThumbnail, luma: torch.Tensor,
+                                chroma: torch.Tensor) -> torch.Tensor:
+        """The file's integers again, from its pixels decoded on this codec's device."""
+        from torchvision.io import ImageReadMode, decode_jpeg  # 1.5 s to import: only this route needs it
+
+        try:
+            rgb = decode_jpeg(torch.frombuffer(bytearray(parsed.jpeg), dtype=torch.uint8), mode=ImageReadMode.RGB,
+                              device=self.device)
+        except RuntimeError as exc:
+            raise InvalidThumbnailError(f"the thumbnail JPEG cannot be decoded ({exc})") from None
+        grid = self.scale * BLOCK_GRID
+        expected = (-(-parsed.marker.height // grid) * BLOCK_GRID, -(-parsed.marker.width // grid) * BLOCK_GRID)
+        if tuple(rgb.shape[1:]) != expected:
+            raise InvalidThumbnailError(f"the thumbnail decodes to {rgb.shape[2]}x{rgb.shape[1]} pixels, not the "
+                                        f"{expected[1]}x{expected[0]} its marker implies")
+        coefficients = jpeg_sim.image_to_coefficients(rgb.unsqueeze(0).float() / 255.0)
+        tables = jpeg_sim.component_tables(luma.float(), chroma.float())
+        return jpeg_sim.quantize(coefficients, tables, differentiable=False).to(torch.int16)
 
     def _restore(self, source: Union[bytes, str, os.PathLike]) -> torch.Tensor:
         return self._restore_parsed(self._parse(source))
@@ -319,8 +352,9 @@ class HyperThumbCodec:
     def _restore_parsed(self, parsed: _ParsedThumbnail) -> torch.Tensor:
         """The restored photo as uint8 (H,W,3) where it was made: on the device when the decoder
         writes it whole, on the host when tiles are blended into it."""
-        marker, coefficients = parsed.marker, parsed.coefficients
-        luma, chroma = parsed.luma_table.to(self.device), parsed.chroma_table.to(self.device)
+        marker, luma, chroma = parsed.marker, parsed.luma_table.to(self.device), parsed.chroma_table.to(self.device)
+        coefficients = (parsed.coefficients if parsed.coefficients is not None
+                        else self._coefficients_of_pixels(parsed, luma, chroma))
         size = (coefficients.shape[2] * BLOCK_GRID, coefficients.shape[3] * BLOCK_GRID)
         tile = self._tile_for(size[0] * self.scale, size[1] * self.scale, self.decode_tile)
         if tile is None and self.engine == "torch":  # whole, the decoder writes the pixels itself

@@ -39,7 +39,7 @@ from .codec import HyperThumbCodec
 from .data import list_images
 from .evaluate import evaluate
 from .image_io import load_image
-from .jpeg_file import read_thumbnail
+from .jpeg_file import read_thumbnail, read_thumbnail_header
 from .metrics import psnr
 from .registry import (BASELINE, CHECKPOINT_OF_METHOD, ENCODER_METHODS, ENCODER_OF_CHECKPOINT, FAST_DECODER_OF,
                        LITE_METHODS, MARKER_OF_CHECKPOINT, ROUND_CHECKPOINTS)
@@ -170,7 +170,9 @@ def _bench(plan: RoundBudget, device: torch.device, weights: Path) -> list[str]:
              f"{plan.bench_repeats} after one warm-up (peak GPU memory: of the bytes-to-tensor decode); "
              f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}, torch {torch.__version__}. "
              "Bytes to tensor: the thumbnail's bytes to the uint8 HR on the device (`codec.decode_tensor`; fps from "
-             "it), of which parse is the CPU's (reading the file's coefficients); stream fps: "
+             "it), of which parse is the CPU's (reading the file's coefficients; on the pixel route, where the GPU "
+             "decodes the file with nvJPEG and quantizes its pixels' DCT again with the file's tables, only its "
+             "header); stream fps: "
              f"{_STREAM_FRAMES} such files through `codec.decode_stream` (the next files parsed in "
              f"{_STREAM_WORKERS} CPU threads while the GPU restores); to image: on to a PIL image on the host "
              "(`codec.decode`).",
@@ -187,14 +189,17 @@ def _bench(plan: RoundBudget, device: torch.device, weights: Path) -> list[str]:
                                                device)
             encodes.append(f"{marker} {seconds:.3f} s")
         thumb = thumbs[marker]
-        parse = timed(lambda: read_thumbnail(thumb.jpeg), plan.bench_repeats, torch.device("cpu"))[0]
+        parse = {source: timed(lambda: reader(thumb.jpeg), plan.bench_repeats, torch.device("cpu"))[0]
+                 for source, reader in (("file", read_thumbnail), ("pixels", read_thumbnail_header))}
         reference = None
         variants = _decode_variants(device)
         if encoder not in ENCODER_METHODS:  # the others: the fp32 reference and the codec's default only
             variants = {name: runtime for name, runtime in variants.items()
                         if runtime in (Runtime(), Runtime.for_device(device))}
-        for variant, runtime in variants.items():
-            codec = HyperThumbCodec(model, encoder, device, runtime=runtime, marker=marker)
+        routes = {name: (runtime, "file") for name, runtime in variants.items()}
+        routes["default, coefficients from pixels"] = (Runtime.for_device(device), "pixels")
+        for variant, (runtime, source) in routes.items():
+            codec = HyperThumbCodec(model, encoder, device, runtime=runtime, marker=marker, coefficients_from=source)
             codec.decode_tensor(thumb.jpeg)  # warm-up (and compilation)
             to_tensor, peak_bytes, _ = timed(lambda: codec.decode_tensor(thumb.jpeg), plan.bench_repeats, device)
             stream = timed(lambda: sum(1 for _ in codec.decode_stream([thumb.jpeg] * _STREAM_FRAMES, _STREAM_WORKERS)),
@@ -203,7 +208,7 @@ def _bench(plan: RoundBudget, device: torch.device, weights: Path) -> list[str]:
             peak = peak_bytes / 2**20 if device.type == "cuda" else float("nan")
             quality = psnr(restored, photo)
             reference = quality if reference is None else reference
-            lines.append(f"| {encoder} | {variant} | {parse * 1e3:.0f} | {to_tensor:.3f} | {1 / to_tensor:.1f} | "
+            lines.append(f"| {encoder} | {variant} | {parse[source] * 1e3:.0f} | {to_tensor:.3f} | {1 / to_tensor:.1f} | "
                          f"{_STREAM_FRAMES / stream:.1f} | "
                          f"{to_image:.3f} | {peak:.0f} | {quality - reference:+.3f} | "
                          f"{'yes' if abs(quality - reference) <= 0.05 else 'no'} |")

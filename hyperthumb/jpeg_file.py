@@ -189,8 +189,32 @@ def _pointer(array: np.ndarray, kind: type) -> "ctypes._Pointer":
     return array.ctypes.data_as(ctypes.POINTER(kind))
 
 
-def read_thumbnail(jpeg: bytes) -> ThumbnailFile:
-    """Parses and validates a thumbnail file; raises InvalidThumbnailError on anything amiss."""
+@dataclass(frozen=True)
+class ThumbnailHeader:
+    """A thumbnail file's header, checked, before any of its entropy-coded data is decoded."""
+
+    marker: ThumbnailMarker
+    luma_table: np.ndarray  # (8, 8) natural order
+    chroma_table: np.ndarray
+    image: Image.Image  # opened by Pillow, not yet decoded
+
+
+def _checked_tables(tables, slots) -> tuple[np.ndarray, np.ndarray]:
+    """(luma, chroma) 8x8 tables from the file's table slots and each component's slot."""
+    if slots[1] != slots[2]:
+        raise InvalidThumbnailError("the two chroma components must share one quantization table")
+    try:
+        luma, chroma = (np.asarray(tables[slot], np.int64).reshape(8, 8) for slot in slots[:2])
+    except (KeyError, IndexError, ValueError):
+        raise InvalidThumbnailError("the thumbnail lacks a quantization table that a component uses") from None
+    if min(luma.min(), chroma.min()) < 1 or max(luma.max(), chroma.max()) > 255:
+        raise InvalidThumbnailError("quantization tables outside the baseline range 1..255")
+    return luma, chroma
+
+
+def read_thumbnail_header(jpeg: bytes) -> ThumbnailHeader:
+    """Checks the marker, the frame and the tables; raises InvalidThumbnailError on anything amiss.
+    Enough for a decoder of the pixels elsewhere (the codec's pixel route, nvJPEG on a GPU)."""
     if not jpeg:
         raise InvalidThumbnailError("the thumbnail file is empty")
     marker = find_marker(jpeg)
@@ -212,18 +236,25 @@ def read_thumbnail(jpeg: bytes) -> ThumbnailFile:
         raise
     except Exception as exc:  # Pillow raises many types for broken files
         raise InvalidThumbnailError(f"the thumbnail JPEG cannot be decoded ({exc})") from None
+    components = getattr(image, "layer", [])  # (id, horizontal and vertical sampling, table slot) each
+    if len(components) != 3 or any((h, v) != (1, 1) for _, h, v, _ in components):
+        raise InvalidThumbnailError("the thumbnail must be a 3-component 4:4:4 JPEG")
+    luma, chroma = _checked_tables(image.quantization, [slot for *_, slot in components])
+    return ThumbnailHeader(marker, luma, chroma, image)
+
+
+def read_thumbnail(jpeg: bytes) -> ThumbnailFile:
+    """Parses and validates a thumbnail file; raises InvalidThumbnailError on anything amiss."""
+    header = read_thumbnail_header(jpeg)
+    width, height = header.image.size
     # Pillow decodes the pixels (what a viewer shows, and a check of the entropy-coded data) while
     # libjpeg reads the coefficients: both release the GIL, so the two decodes overlap.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pixels = pool.submit(_load_pixels, image)
+        pixels = pool.submit(_load_pixels, header.image)
         try:
-            coefficients, qt, table_of = _read_coefficients(jpeg, (expected_h // 8, expected_w // 8))
+            coefficients, qt, table_of = _read_coefficients(jpeg, (height // 8, width // 8))
         finally:
             pixels.result()  # a broken file reports Pillow's error, as when the decodes ran in turn
-    if table_of[1] != table_of[2]:
-        raise InvalidThumbnailError("the two chroma components must share one quantization table")
-    luma, chroma = qt[table_of[0]], qt[table_of[1]]
-    if min(luma.min(), chroma.min()) < 1 or max(luma.max(), chroma.max()) > 255:
-        raise InvalidThumbnailError("quantization tables outside the baseline range 1..255")
-    return ThumbnailFile(marker=marker, coefficients=coefficients, luma_table=luma,
-                         chroma_table=chroma, image=image)
+    luma, chroma = _checked_tables(qt, table_of)  # the tables libjpeg read with the coefficients
+    return ThumbnailFile(marker=header.marker, coefficients=coefficients, luma_table=luma,
+                         chroma_table=chroma, image=header.image)

@@ -4,18 +4,19 @@ from __future__ import annotations
 import tracemalloc
 from functools import lru_cache
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from hyperthumb.codec import HyperThumbCodec
+from hyperthumb.codec import COEFFICIENT_SOURCES, HyperThumbCodec
 from hyperthumb.errors import HyperThumbError
 from tests.conftest import photo_like, small_model
 
 _MEMORY_BOUND = 32 * 2**20  # the 96x64 photo needs a few MB; a marker that lies must not raise this
 
 
-@lru_cache(maxsize=1)
-def _codec_and_thumbnail() -> tuple[HyperThumbCodec, bytes]:
-    codec = HyperThumbCodec(small_model("rdbunet"), name="rdbunet")
+@lru_cache(maxsize=2)
+def _codec_and_thumbnail(coefficients_from: str = "file") -> tuple[HyperThumbCodec, bytes]:
+    codec = HyperThumbCodec(small_model("rdbunet"), name="rdbunet", coefficients_from=coefficients_from)
     return codec, codec.encode(photo_like(96, 64, seed=6), target_bpp=1.0).jpeg
 
 
@@ -52,10 +53,11 @@ def _mutate(data: bytes, mutation: tuple[str, int, int]) -> bytes:
     return data[:j] + str(value).encode() + data[j + 1:]
 
 
+@pytest.mark.parametrize("coefficients_from", COEFFICIENT_SOURCES)
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_mutation, min_size=1, max_size=3))
-def test_mutated_thumbnails_decode_or_raise_our_error(mutations):
-    codec, jpeg = _codec_and_thumbnail()
+@given(mutations=st.lists(_mutation, min_size=1, max_size=3))
+def test_mutated_thumbnails_decode_or_raise_our_error(coefficients_from, mutations):
+    codec, jpeg = _codec_and_thumbnail(coefficients_from)
     for mutation in mutations:
         jpeg = _mutate(jpeg, mutation)
     tracemalloc.start()

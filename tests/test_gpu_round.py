@@ -48,6 +48,8 @@ def test_a_rerun_may_run_only_the_bench(tmp_path):
     report = gpu_round(out, tmp_path / "no-photos-needed", smoke=True, steps=["bench"]).read_text()
     assert "## Decode speed" in report and "## Training" not in report and "--steps bench" in report
     assert "Encode (the photo to its thumbnail file" in report
+    pixel_rows = [line for line in report.splitlines() if "| default, coefficients from pixels |" in line]
+    assert len(pixel_rows) == 6 and all(line.endswith("| yes |") for line in pixel_rows)  # every checkpoint
     assert not (out / "checkpoints").exists()
     with pytest.raises(ValueError, match="checkpoints that train writes"):
         gpu_round(out, tmp_path, smoke=True, steps=["evaluate"])
