@@ -158,7 +158,8 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
     origin = (f" from `{start['checkpoint']}`" + (f" at step {start['step']:,}" if start.get("step") else "")
               if start else "")
     # A fast decoder moved onto a retrained encoder says which encoder its earlier steps were against.
-    earlier = [f"`{e['checkpoint']}` at step {e['step']:,}" for e in (start or {}).get("earlier", [])]
+    earlier = [f"`{e['checkpoint']}`" + (f" at step {e['step']:,}" if e.get("step") else "")
+               for e in (start or {}).get("earlier", [])]
     until = [e["until_step"] for e in (start or {}).get("earlier", [])]
     if earlier:
         origin += (f" (its first {until[0]:,} steps against {earlier[0]}"
