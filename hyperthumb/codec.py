@@ -337,11 +337,10 @@ class HyperThumbCodec:
                               device=self.device)
         except RuntimeError as exc:
             raise InvalidThumbnailError(f"the thumbnail JPEG cannot be decoded ({exc})") from None
-        grid = self.scale * BLOCK_GRID
-        expected = (-(-parsed.marker.height // grid) * BLOCK_GRID, -(-parsed.marker.width // grid) * BLOCK_GRID)
-        if tuple(rgb.shape[1:]) != expected:
+        width, height = parsed.marker.thumbnail_size
+        if tuple(rgb.shape[1:]) != (height, width):
             raise InvalidThumbnailError(f"the thumbnail decodes to {rgb.shape[2]}x{rgb.shape[1]} pixels, not the "
-                                        f"{expected[1]}x{expected[0]} its marker implies")
+                                        f"{width}x{height} its marker implies")
         coefficients = jpeg_sim.image_to_coefficients(rgb.unsqueeze(0).float() / 255.0)
         tables = jpeg_sim.component_tables(luma.float(), chroma.float())
         return jpeg_sim.quantize(coefficients, tables, differentiable=False).to(torch.int16)

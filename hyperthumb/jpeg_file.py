@@ -49,6 +49,12 @@ class ThumbnailMarker:
     height: int
     version: int = FORMAT_VERSION
 
+    @property
+    def thumbnail_size(self) -> tuple[int, int]:
+        """(width, height) of the thumbnail this marker implies: the HR size / scale, in whole blocks."""
+        block = self.scale * 8
+        return -(-self.width // block) * 8, -(-self.height // block) * 8
+
     def to_bytes(self) -> bytes:
         payload = _MARKER_ID + json.dumps(
             {"v": self.version, "encoder": self.encoder, "scale": self.scale,
@@ -220,8 +226,7 @@ def read_thumbnail_header(jpeg: bytes) -> ThumbnailHeader:
     marker = find_marker(jpeg)
     if not jpeg.endswith(b"\xff\xd9"):  # whatever Pillow's global LOAD_TRUNCATED_IMAGES says
         raise InvalidThumbnailError("the thumbnail JPEG is truncated (no end-of-image marker)")
-    expected_w = -(-marker.width // (marker.scale * 8)) * 8
-    expected_h = -(-marker.height // (marker.scale * 8)) * 8
+    expected_w, expected_h = marker.thumbnail_size
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
