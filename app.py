@@ -199,6 +199,14 @@ def _save_png(image: Image.Image, path: Path) -> str:
     return str(path)
 
 
+PANEL_OUTPUTS = 6  # per encoder: its column, heading, thumbnail at true size, before/after slider, two downloads
+
+
+def _panel_heading(method: str) -> str:
+    """Names the model shown (a lite model under its architecture's panel says so)."""
+    return f"### {registry.METHODS[method].label}"
+
+
 def _chosen(choice: str) -> list[str]:
     """The architectures chosen, each of which has its own panel (full or lite model alike)."""
     return list(ENCODERS.values()) if choice == BOTH else [ENCODERS[choice]]
@@ -210,7 +218,7 @@ def _kib(size: int) -> str:
 
 def _true_size_html(jpeg: bytes, size: tuple[int, int], method: str) -> str:
     """The thumbnail at one screen pixel per thumbnail pixel, scrolling rather than shrinking, named
-    by the model that made it (the panel's heading names only the architecture)."""
+    by the model that made it (its file name too, for who reads the caption alone)."""
     source = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
     return (f'<div style="overflow:auto;max-height:70vh"><img src="{source}" width="{size[0]}" '
             f'height="{size[1]}" style="max-width:none" alt="thumbnail, {size[0]}x{size[1]}"></div>'
@@ -261,7 +269,7 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@outputs(5 * len(ENCODERS) + 4)
+@outputs(PANEL_OUTPUTS * len(ENCODERS) + 4)
 @user_errors
 @gpu
 def encode(photo: Union[None, str, dict], choice: str, target_bpp: float, lite: bool, previous: Optional[dict],
@@ -281,7 +289,7 @@ def encode(photo: Union[None, str, dict], choice: str, target_bpp: float, lite: 
         writes = [writer.submit(_save_png, photo, Path(original))]
         for architecture in ENCODERS.values():
             if architecture not in chosen:
-                panels += [gr.Column(visible=False), *[gr.skip()] * 4]
+                panels += [gr.Column(visible=False), *[gr.skip()] * (PANEL_OUTPUTS - 1)]
                 continue
             method = registry.LITE_MODEL_OF[architecture] if lite else architecture
             progress(chosen.index(architecture) / len(chosen), desc=f"Encoding with {method}")
@@ -290,7 +298,8 @@ def encode(photo: Union[None, str, dict], choice: str, target_bpp: float, lite: 
             thumbnail.write_bytes(result.jpeg)
             restored = str(folder / f"{stem}_{method}_{target_bpp:.2f}bpp_restored.png")
             writes.append(writer.submit(_save_png, result.restored, Path(restored)))
-            panels += [gr.Column(visible=True), _true_size_html(result.jpeg, result.thumbnail.size, method),
+            panels += [gr.Column(visible=True), _panel_heading(method),
+                       _true_size_html(result.jpeg, result.thumbnail.size, method),
                        (original, restored), str(thumbnail), restored]
             encoded["results"].append({"method": method, "target_bpp": target_bpp, "thumbnail": str(thumbnail),
                                        "restored": restored, "bytes": len(result.jpeg), "bpp": result.bpp,
@@ -611,9 +620,9 @@ def _encode_tab() -> None:
             panels = []
             for name, method in ENCODERS.items():  # one above the other: each gets the column's whole width
                 with gr.Column(visible=method == registry.ENCODER_METHODS[0]) as column:
-                    gr.Markdown(f"### {name}")
                     panels += [
                         column,
+                        gr.Markdown(_panel_heading(method), elem_id=f"heading-{method}"),
                         gr.HTML(label=f"{name} thumbnail at true size", elem_id=f"thumbnail-{method}"),
                         gr.ImageSlider(label=f"{name} original | reconstruction", type="filepath",
                                        elem_id=f"slider-{method}"),

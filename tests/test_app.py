@@ -62,6 +62,15 @@ def achieved_bpp(table: dict, method: str) -> float:
     return float(column(table, method)[ROWS_BPP].split()[0])
 
 
+def panel(outputs: tuple, method: str) -> tuple:
+    """One encoder's panel in /encode's outputs: (heading, thumbnail at true size, (original,
+    restored), thumbnail file, restored file); every panel is in the outputs, shown or not."""
+    import app
+
+    start = list(app.ENCODERS.values()).index(method) * (app.PANEL_OUTPUTS - 1)  # the column is no output
+    return tuple(outputs[start:start + app.PANEL_OUTPUTS - 1])
+
+
 def untouched(outputs) -> bool:
     """True where every output but the status line was left as it was (a skipped update)."""
     return all(isinstance(o, dict) and o.get("__type__") == "update" and set(o) <= {"__type__", "props"}
@@ -73,10 +82,10 @@ def encoded(client, photo_path) -> dict:
     """Encodes with both encoders at two targets: {(method, target): (thumbnail path, restored path, bpp)}."""
     results = {}
     for target in (0.2, 0.45):
-        *panels, table, _status = client.predict(handle_file(photo_path), "Both, side by side", target,
-                                                 api_name="/encode")
-        for i, method in enumerate(("rdbunet", "transformer")):
-            _shown, (_original, _restored), thumbnail_file, restored_file = panels[4 * i:4 * i + 4]
+        outputs = client.predict(handle_file(photo_path), "Both, side by side", target, api_name="/encode")
+        table = outputs[-2]
+        for method in ("rdbunet", "transformer"):
+            _heading, _shown, (_original, _restored), thumbnail_file, restored_file = panel(outputs, method)
             results[method, target] = (thumbnail_file, restored_file, achieved_bpp(table, method))
     return results
 
@@ -93,7 +102,7 @@ def test_encode_meets_the_target_with_a_real_file(encoded, method, target):
 
 
 def test_the_thumbnail_is_shown_at_its_true_size(client, photo_path):
-    shown = client.predict(handle_file(photo_path), "Transformer", 0.3, api_name="/encode")[4]
+    shown = panel(client.predict(handle_file(photo_path), "Transformer", 0.3, api_name="/encode"), "transformer")[1]
     assert f'width="{WIDTH // 4}" height="64"' in shown and "max-width:none" in shown
 
 
@@ -125,13 +134,13 @@ def test_a_thumbnail_that_saves_nothing_is_called_so(client, served):
 def test_the_lite_switch_encodes_with_the_lite_models(client, photo_path):
     """Each architecture's panel shows its lite model's real file, which names that model, and the
     switch itself re-encodes."""
-    *panels, table, _status = client.predict(handle_file(photo_path), "Both, side by side", 0.3, True,
-                                             api_name="/encode_on_lite_change")
-    assert table["headers"] == ["", "your upload", "rdbunet-lite", "transformer-lite"]
-    for i, method in enumerate(("rdbunet-lite", "transformer-lite")):
-        thumbnail = panels[4 * i + 2]
+    outputs = client.predict(handle_file(photo_path), "Both, side by side", 0.3, True,
+                             api_name="/encode_on_lite_change")
+    assert outputs[-2]["headers"] == ["", "your upload", "rdbunet-lite", "transformer-lite"]
+    for architecture, method in (("rdbunet", "rdbunet-lite"), ("transformer", "transformer-lite")):
+        heading, shown, _slider, thumbnail, _restored = panel(outputs, architecture)
         assert method in Path(thumbnail).name and find_marker(open(thumbnail, "rb").read()).encoder == method
-        assert f"{method} thumbnail:" in panels[4 * i]  # the panel says which model made it
+        assert f"{method} thumbnail:" in shown and heading.endswith(" lite")  # the panel says which model made it
     *_, table, _status = client.predict(handle_file(photo_path), "RDBUnet", 0.3, False, api_name="/encode")
     assert table["headers"] == ["", "your upload", "rdbunet"]
 
@@ -140,7 +149,7 @@ def test_releasing_the_slider_gives_a_new_result(client, photo_path):
     first = client.predict(handle_file(photo_path), "RDBUnet", 0.2, api_name="/encode")
     second = client.predict(handle_file(photo_path), "RDBUnet", 0.45, api_name="/encode_on_release")
     assert achieved_bpp(second[-2], "rdbunet") > achieved_bpp(first[-2], "rdbunet") * 1.5
-    assert open(second[2], "rb").read() != open(first[2], "rb").read()
+    assert open(panel(second, "rdbunet")[3], "rb").read() != open(panel(first, "rdbunet")[3], "rb").read()
     third = client.predict(handle_file(photo_path), "Transformer", 0.45, api_name="/encode_on_encoder_change")
     assert third[-2]["headers"] == ["", "your upload", "transformer"]
 
@@ -446,5 +455,5 @@ UNUSUAL_INPUTS = {
 def test_unusual_photos_are_encoded_upright_in_rgb(client, served, name):
     make, size = UNUSUAL_INPUTS[name]
     outputs = client.predict(handle_file(_write(served[1], name, make)), "RDBUnet", 0.3, api_name="/encode")
-    restored = Image.open(outputs[3])
+    restored = Image.open(panel(outputs, "rdbunet")[4])
     assert (restored.mode, restored.size) == ("RGB", size)
