@@ -64,7 +64,13 @@ def test_a_user_encodes_compares_and_survives_a_bad_upload(tmp_path):
 
             page.get_by_label("Lite models").check()  # the switch encodes again, with the lite models
             page.locator("#metrics th:has-text('transformer-lite')").wait_for(timeout=120_000)
+            assert page.locator("#heading-transformer").inner_text().strip() == "Transformer lite"
             page.screenshot(path=str(ARTIFACTS / "app_lite_models.png"), full_page=True)
+            # The chart follows with the lite models' stars; waiting for it also lets the last model
+            # work finish before the server stops (a thread killed inside torch aborts the process).
+            page.wait_for_function("() => document.querySelector('#chart .js-plotly-plot').data"
+                                   ".some(t => t.name.startsWith('transformer-lite: this result'))",
+                                   timeout=300_000)
 
             page.locator("#photo button[aria-label='Remove Image']").first.click()
             page.locator("#photo input[type=file]").set_input_files(str(broken))
