@@ -141,7 +141,8 @@ def _gpu_round(args: argparse.Namespace) -> None:
         return
     if not args.out or not args.data:
         raise ValueError("give --data and --out (or --prepare DIR to make the data folder first)")
-    report = gpu_round(Path(args.out), Path(args.data), args.minutes_per_model, args.smoke, steps=args.steps)
+    report = gpu_round(Path(args.out), Path(args.data), args.minutes_per_model, args.smoke, steps=args.steps,
+                       fast_minutes=args.fast_minutes)
     print(f"report in {report}")
 
 
@@ -162,6 +163,7 @@ def _study(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .engines import ENGINES
+    from .gpu_round import STEPS as ROUND_STEPS
     from .registry import (ARCHITECTURES, ENCODER_METHODS, ENCODING_METHODS, FAST_DECODER_OF, LITE_METHODS, METHODS,
                            PRESETS)
     from .study import CROP_SIDE, STUDY_METHODS
@@ -280,8 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="photos in the datasets' layout, e.g. a folder made by --prepare")
     p.add_argument("--minutes-per-model", type=float, default=2.5, help="training minutes for each checkpoint")
     p.add_argument("--smoke", action="store_true", help="every step on the CPU with tiny budgets (about a minute)")
-    p.add_argument("--steps", nargs="+", default=["train", "bench", "evaluate"],
-                   help="which of train, bench, evaluate to run (all by default; a short loan may rerun one)")
+    p.add_argument("--fast-minutes", type=float, default=0.5,
+                   help="training minutes for each fast decoder moved onto its new encoder")
+    p.add_argument("--steps", nargs="+", default=list(ROUND_STEPS), choices=ROUND_STEPS,
+                   help="which steps to run (all by default; a short loan may rerun one)")
     p.add_argument("--prepare", metavar="DIR", help="only write the compact photo folder that travels to the GPU")
     p.add_argument("--datasets", default="../shared/datasets", help="source of --prepare")
     p.set_defaults(run=_gpu_round)

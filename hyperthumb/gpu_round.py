@@ -6,12 +6,14 @@ goes (a round cut off still leaves what it finished):
 
 1. train: resume `rdbunet`, `transformer` and `bicubic-sr` from the shipped checkpoints for the same
    minutes each, with GPU-sized batches, bf16 networks and the photos resident in GPU memory;
-2. bench: decode a 6144x4096 thumbnail (bytes to the HR on the GPU, alone and as a stream, and on
+2. fast: move each fast decoder onto its encoder's new checkpoint (`train --encoder-from`) and train
+   its decoder on, so that a new encoder can ship with a fast decoder that reads its files;
+3. bench: decode a 6144x4096 thumbnail (bytes to the HR on the GPU, alone and as a stream, and on
    to an image) per precision / layout / compile variant for both encoders, at fp32 and the codec's
    default for the fast decoders and lite models: seconds, fps, peak GPU memory and the HR PSNR lost
    against fp32; and the photo's encode;
-3. evaluate: the new checkpoints against the shipped ones on `val` and `kodak24`;
-4. `report.md`: all of it with the exact commands, rewritten after each step.
+4. evaluate: the new whole checkpoints against the shipped ones on `val` and `kodak24`;
+5. `report.md`: all of it with the exact commands, rewritten after each step.
 
 Only the repository travels to the GPU machine (64 MiB in all), not `../shared/datasets`, so
 `--prepare DIR` first writes a compact copy of the photos in the datasets' own layout (each
@@ -48,7 +50,7 @@ from .train import TrainOptions, train
 
 TRAIN_SOURCES = ("photos/train", "train-extra/wikipedia-photos", "train-extra/sun-hays-80")
 EVAL_SETS = {"val": "photos/val", "kodak24": "test/kodak24"}
-STEPS = ("train", "bench", "evaluate")
+STEPS = ("train", "fast", "bench", "evaluate")
 _PACK_SIDE = 768
 _PACK_QUALITY = 88
 _PACK_EVAL_SIDE = 768  # with the repository (31 MB) and the carried packages, under the 64 MiB that travel
@@ -61,6 +63,7 @@ class RoundBudget:
     """What each step may spend: the real round, or the CPU smoke test of the same steps."""
 
     minutes_per_model: float
+    fast_minutes: float  # per fast decoder
     batch: int
     patch: int
     bench_size: tuple[int, int]
@@ -70,11 +73,11 @@ class RoundBudget:
     eval_targets: tuple[float, ...]
 
 
-def budget(smoke: bool, minutes_per_model: float) -> RoundBudget:
+def budget(smoke: bool, minutes_per_model: float, fast_minutes: float = 0.5) -> RoundBudget:
     if smoke:
-        return RoundBudget(minutes_per_model=0.05, batch=2, patch=64, bench_size=(256, 192), bench_repeats=1,
+        return RoundBudget(minutes_per_model=0.05, fast_minutes=0.02, batch=2, patch=64, bench_size=(256, 192), bench_repeats=1,
                            eval_photos=1, eval_max_side=256, eval_targets=(0.2, 0.5))
-    return RoundBudget(minutes_per_model=minutes_per_model, batch=32, patch=256, bench_size=(6144, 4096),
+    return RoundBudget(minutes_per_model=minutes_per_model, fast_minutes=fast_minutes, batch=32, patch=256, bench_size=(6144, 4096),
                        bench_repeats=5, eval_photos=None, eval_max_side=_PACK_EVAL_SIDE, eval_targets=(0.1, 0.2, 0.3, 0.5))
 
 
@@ -126,27 +129,51 @@ class Report:
         self.path.write_text("\n\n".join("\n".join(section) for section in self.sections) + "\n")
 
 
+_TRAIN_HEADER = ["| checkpoint | steps before | steps after | steps/s | command |", "|---|---|---|---|---|"]
+
+
 def _train_models(data: Path, out: Path, plan: RoundBudget, device: str, weights: Path) -> list[str]:
-    lines = ["## Training", "", "| checkpoint | steps before | steps after | steps/s | command |", "|---|---|---|---|---|"]
+    lines = ["## Training", "", *_TRAIN_HEADER]
     for name in ROUND_CHECKPOINTS:
-        encoder = ENCODER_OF_CHECKPOINT[name]
-        folder = out / "checkpoints" / name
-        shutil.copytree(weights / name, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md"))
-        before = json.loads((folder / "training_state.json").read_text())["step"]
-        command = (f"python -m hyperthumb train --encoder {encoder} --data "
-                   + " ".join(str(data / s) for s in TRAIN_SOURCES)
-                   + f" --val {data / EVAL_SETS['val']} --out {folder} --minutes {plan.minutes_per_model:g} "
-                   f"--batch {plan.batch} --patch {plan.patch} --val-every 1000000"
-                   + (" --bf16" if device == "cuda" else "") + f" --device {device}")
-        started = time.monotonic()
-        train(TrainOptions(encoder=encoder, data=[str(data / s) for s in TRAIN_SOURCES],
-                           val=str(data / EVAL_SETS["val"]), out=str(folder), minutes=plan.minutes_per_model,
-                           batch=plan.batch, patch=plan.patch, val_every=1_000_000, device=device,
-                           bf16=device == "cuda", command=command))
-        after = json.loads((folder / "training_state.json").read_text())["step"]
-        lines.append(f"| {name} | {before:,} | {after:,} | {(after - before) / (time.monotonic() - started):.2f} "
-                     f"| `{command}` |")
+        lines.append(_resume(name, data, out, plan.minutes_per_model, plan, device, weights))
     return lines
+
+
+def _move_fast_decoders(data: Path, out: Path, plan: RoundBudget, device: str, weights: Path) -> list[str]:
+    lines = ["## Fast decoders moved onto the new encoders", "",
+             "Each one's encoder, QPM and rate model replaced by the round's new checkpoint's, its decoder kept "
+             "and trained on alone against them (the lite models keep their own encoders and are not resumed).",
+             "", *_TRAIN_HEADER]
+    for architecture, name in FAST_DECODER_OF.items():
+        if architecture in ROUND_CHECKPOINTS:
+            lines.append(_resume(name, data, out, plan.fast_minutes, plan, device, weights,
+                                 decoder_only=True, lr=1e-4, encoder_from=str(out / "checkpoints" / architecture)))
+    return lines
+
+
+def _resume(name: str, data: Path, out: Path, minutes: float, plan: RoundBudget, device: str, weights: Path,
+            **options) -> str:
+    """Resumes the shipped checkpoint `name` in `out/checkpoints/name` for `minutes` with the GPU's
+    batches (and any further `TrainOptions`); its report row, with the equivalent command line."""
+    encoder = ENCODER_OF_CHECKPOINT[name]
+    folder = out / "checkpoints" / name
+    shutil.copytree(weights / name, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md"))
+    before = json.loads((folder / "training_state.json").read_text())["step"]
+    command = (f"python -m hyperthumb train --encoder {encoder} --data "
+               + " ".join(str(data / s) for s in TRAIN_SOURCES)
+               + f" --val {data / EVAL_SETS['val']} --out {folder} --minutes {minutes:g} "
+               f"--batch {plan.batch} --patch {plan.patch} --val-every 1000000"
+               + (" --bf16" if device == "cuda" else "") + f" --device {device}"
+               + "".join(f" --{key.replace('_', '-')}" + ("" if value is True else f" {value}")
+                         for key, value in options.items()))
+    started = time.monotonic()
+    train(TrainOptions(encoder=encoder, data=[str(data / s) for s in TRAIN_SOURCES],
+                       val=str(data / EVAL_SETS["val"]), out=str(folder), minutes=minutes,
+                       batch=plan.batch, patch=plan.patch, val_every=1_000_000, device=device,
+                       bf16=device == "cuda", command=command, **options))
+    after = json.loads((folder / "training_state.json").read_text())["step"]
+    return (f"| {name} | {before:,} | {after:,} | {(after - before) / (time.monotonic() - started):.2f} "
+            f"| `{command}` |")
 
 
 def _decode_variants(device: torch.device) -> dict[str, Runtime]:
@@ -251,26 +278,29 @@ def _compare(data: Path, out: Path, plan: RoundBudget, device: str, weights: Pat
 
 def gpu_round(out: Path, data: Path, minutes_per_model: float = 2.5, smoke: bool = False,
               weights: Path = EMBEDDED_WEIGHTS, log: Callable[[str], None] = print,
-              steps: Sequence[str] = STEPS) -> Path:
+              steps: Sequence[str] = STEPS, fast_minutes: float = 0.5) -> Path:
     """Runs the round's `steps` (a rerun on a short loan may skip some) into `out`; returns the
     report's path."""
     unknown = set(steps) - set(STEPS)
     if unknown:
         raise ValueError(f"unknown steps {sorted(unknown)}; the round's are {', '.join(STEPS)}")
-    if "evaluate" in steps and "train" not in steps and not (out / "checkpoints").is_dir():
-        raise ValueError(f"evaluate compares the checkpoints that train writes, and {out / 'checkpoints'} has none")
+    for step in ("fast", "evaluate"):
+        if step in steps and "train" not in steps and not (out / "checkpoints").is_dir():
+            raise ValueError(f"{step} starts from the checkpoints that train writes, and {out / 'checkpoints'} "
+                             "has none")
     device = "cuda" if torch.cuda.is_available() and not smoke else "cpu"
-    plan = budget(smoke, minutes_per_model)
+    plan = budget(smoke, minutes_per_model, fast_minutes)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     report = Report(out / "report.md", [
         "# GPU round", "",
         f"Command: `python -m hyperthumb gpu-round --data {data} --out {out} --minutes-per-model "
-        f"{minutes_per_model:g}{' --smoke' if smoke else ''}"
+        f"{minutes_per_model:g} --fast-minutes {fast_minutes:g}{' --smoke' if smoke else ''}"
         f"{'' if tuple(steps) == STEPS else ' --steps ' + ' '.join(steps)}`; device: "
         f"{torch.cuda.get_device_name() if device == 'cuda' else 'CPU'}."])
     work: Sequence[tuple[str, Callable[[], list[str]]]] = (
         ("train", lambda: _train_models(data, out, plan, device, weights)),
+        ("fast", lambda: _move_fast_decoders(data, out, plan, device, weights)),
         ("bench", lambda: _bench(plan, torch.device(device), weights)),
         ("evaluate", lambda: _compare(data, out, plan, device, weights)),
     )
@@ -278,5 +308,6 @@ def gpu_round(out: Path, data: Path, minutes_per_model: float = 2.5, smoke: bool
         log(f"gpu-round: {name} ({time.monotonic() - started:.0f} s so far)")
         report.add(step())
     report.add([f"Round finished in {time.monotonic() - started:.0f} s. Commit a new checkpoint only where the "
-                "evaluation says it is better, and for both encoders alike (same data, same budget)."])
+                "evaluation says it is better, and for both encoders alike (same data, same budget); with an "
+                "encoder, its moved fast decoder (evaluate it first: the round does not)."])
     return out / "report.md"

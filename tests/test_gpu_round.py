@@ -1,12 +1,14 @@
 """The GPU round runs every step end to end (on the CPU, with tiny budgets) and reports as it goes."""
 from __future__ import annotations
 
-import pytest
-
 import json
 
+import pytest
+import torch
+from safetensors.torch import load_file
+
 from hyperthumb.gpu_round import EVAL_SETS, TRAIN_SOURCES, gpu_round, prepare_data
-from hyperthumb.registry import ROUND_CHECKPOINTS
+from hyperthumb.registry import FAST_DECODER_OF, ROUND_CHECKPOINTS
 from tests.conftest import photo_like
 
 pytestmark = pytest.mark.training
@@ -38,7 +40,16 @@ def test_smoke_round_trains_benches_evaluates_and_reports(tmp_path):
     for name in ROUND_CHECKPOINTS:
         state = json.loads((out / "checkpoints" / name / "training_state.json").read_text())
         assert "--device cpu" in state["commands"][-1]
-    for heading in ("## Training", "## Decode speed", "## New against shipped", "Round finished"):
+    for architecture, name in FAST_DECODER_OF.items():  # moved onto the round's new encoder
+        state = json.loads((out / "checkpoints" / name / "training_state.json").read_text())
+        new_encoder = out / "checkpoints" / architecture
+        assert state["runs"][-1]["decoder_only"] and state["runs"][-1]["encoder_from"] == str(new_encoder)
+        assert f"--encoder-from {new_encoder}" in state["commands"][-1]
+        moved, encoder = (load_file(folder / "model.safetensors") for folder in (out / "checkpoints" / name,
+                                                                                new_encoder))
+        assert all(torch.equal(moved[key], encoder[key]) for key in moved if not key.startswith("decoder."))
+    for heading in ("## Training", "## Fast decoders moved", "## Decode speed", "## New against shipped",
+                    "Round finished"):
         assert heading in report
     assert (out / "eval-new" / "kodak24" / "results.csv").is_file()
 
@@ -51,7 +62,8 @@ def test_a_rerun_may_run_only_the_bench(tmp_path):
     pixel_rows = [line for line in report.splitlines() if "| default, coefficients from pixels |" in line]
     assert len(pixel_rows) == 6 and all(line.endswith("| yes |") for line in pixel_rows)  # every checkpoint
     assert not (out / "checkpoints").exists()
-    with pytest.raises(ValueError, match="checkpoints that train writes"):
-        gpu_round(out, tmp_path, smoke=True, steps=["evaluate"])
+    for step in ("fast", "evaluate"):
+        with pytest.raises(ValueError, match="checkpoints that train writes"):
+            gpu_round(out, tmp_path, smoke=True, steps=[step])
     with pytest.raises(ValueError, match="unknown steps"):
         gpu_round(out, tmp_path, smoke=True, steps=["bench", "deploy"])
