@@ -163,7 +163,7 @@ def _study(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .engines import ENGINES
-    from .gpu_round import STEPS as ROUND_STEPS
+    from .gpu_round import FAST_MINUTES, STEPS as ROUND_STEPS
     from .registry import (ARCHITECTURES, ENCODER_METHODS, ENCODING_METHODS, FAST_DECODER_OF, LITE_METHODS, METHODS,
                            PRESETS)
     from .study import CROP_SIDE, STUDY_METHODS
@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="photos in the datasets' layout, e.g. a folder made by --prepare")
     p.add_argument("--minutes-per-model", type=float, default=2.5, help="training minutes for each checkpoint")
     p.add_argument("--smoke", action="store_true", help="every step on the CPU with tiny budgets (about a minute)")
-    p.add_argument("--fast-minutes", type=float, default=0.5,
+    p.add_argument("--fast-minutes", type=float, default=FAST_MINUTES,
                    help="training minutes for each fast decoder moved onto its new encoder")
     p.add_argument("--steps", nargs="+", default=list(ROUND_STEPS), choices=ROUND_STEPS,
                    help="which steps to run (all by default; a short loan may rerun one)")

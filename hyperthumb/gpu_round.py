@@ -51,6 +51,7 @@ from .train import TrainOptions, train
 TRAIN_SOURCES = ("photos/train", "train-extra/wikipedia-photos", "train-extra/sun-hays-80")
 EVAL_SETS = {"val": "photos/val", "kodak24": "test/kodak24"}
 STEPS = ("train", "fast", "bench", "evaluate")
+FAST_MINUTES = 0.5  # per fast decoder: its decoder only adapts to the round's new encoder
 _PACK_SIDE = 768
 _PACK_QUALITY = 88
 _PACK_EVAL_SIDE = 768  # with the repository (31 MB) and the carried packages, under the 64 MiB that travel
@@ -73,12 +74,13 @@ class RoundBudget:
     eval_targets: tuple[float, ...]
 
 
-def budget(smoke: bool, minutes_per_model: float, fast_minutes: float = 0.5) -> RoundBudget:
+def budget(smoke: bool, minutes_per_model: float, fast_minutes: float = FAST_MINUTES) -> RoundBudget:
     if smoke:
-        return RoundBudget(minutes_per_model=0.05, fast_minutes=0.02, batch=2, patch=64, bench_size=(256, 192), bench_repeats=1,
-                           eval_photos=1, eval_max_side=256, eval_targets=(0.2, 0.5))
-    return RoundBudget(minutes_per_model=minutes_per_model, fast_minutes=fast_minutes, batch=32, patch=256, bench_size=(6144, 4096),
-                       bench_repeats=5, eval_photos=None, eval_max_side=_PACK_EVAL_SIDE, eval_targets=(0.1, 0.2, 0.3, 0.5))
+        return RoundBudget(minutes_per_model=0.05, fast_minutes=0.02, batch=2, patch=64, bench_size=(256, 192),
+                           bench_repeats=1, eval_photos=1, eval_max_side=256, eval_targets=(0.2, 0.5))
+    return RoundBudget(minutes_per_model=minutes_per_model, fast_minutes=fast_minutes, batch=32, patch=256,
+                       bench_size=(6144, 4096), bench_repeats=5, eval_photos=None, eval_max_side=_PACK_EVAL_SIDE,
+                       eval_targets=(0.1, 0.2, 0.3, 0.5))
 
 
 def prepare_data(datasets: Path, out: Path) -> Path:
@@ -278,7 +280,7 @@ def _compare(data: Path, out: Path, plan: RoundBudget, device: str, weights: Pat
 
 def gpu_round(out: Path, data: Path, minutes_per_model: float = 2.5, smoke: bool = False,
               weights: Path = EMBEDDED_WEIGHTS, log: Callable[[str], None] = print,
-              steps: Sequence[str] = STEPS, fast_minutes: float = 0.5) -> Path:
+              steps: Sequence[str] = STEPS, fast_minutes: float = FAST_MINUTES) -> Path:
     """Runs the round's `steps` (a rerun on a short loan may skip some) into `out`; returns the
     report's path."""
     unknown = set(steps) - set(STEPS)
