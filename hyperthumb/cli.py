@@ -5,9 +5,13 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import HyperThumbError
 from .runtime import keep_freed_memory
+
+if TYPE_CHECKING:
+    from .train import TrainOptions
 
 
 def _encode(args: argparse.Namespace) -> None:
@@ -42,21 +46,27 @@ def _info(args: argparse.Namespace) -> None:
               + f"; GFLOPs per HR megapixel: encoder {flops['encoder']:.1f}, decoder {flops['decoder']:.1f}")
 
 
-def _train(args: argparse.Namespace) -> None:
-    from .train import TrainOptions, train
+def train_options(args: argparse.Namespace, command: str = "") -> TrainOptions:
+    """The `train` subcommand's arguments as the library's `TrainOptions`."""
+    from .train import TrainOptions
 
-    options = TrainOptions(encoder=args.encoder, data=args.data, val=args.val, out=args.out, preset=args.preset,
-                           steps=args.steps, minutes=args.minutes, batch=args.batch, patch=args.patch,
-                           lr=args.lr, encoder_lr_scale=args.encoder_lr_scale,
-                           thumbnail_weight=args.thumbnail_weight,
-                           thumbnail_floor_db=args.thumbnail_floor_db or None,
-                           thumbnail_floor_weight=args.thumbnail_floor_weight,
-                           rate_t_min=args.rate_t_min, rate_t_max=args.rate_t_max, lr_decay=args.lr_decay,
-                           val_every=args.val_every, val_rate_t=args.val_rate_t, device=args.device, bf16=args.bf16,
-                           init_from=args.init_from, hr_blocks=args.hr_blocks,
-                           hr_features=args.hr_features, decoder_only=args.decoder_only,
-                           encoder_from=args.encoder_from,
-                           command="python -m hyperthumb " + " ".join(map(shlex.quote, sys.argv[1:])))
+    return TrainOptions(encoder=args.encoder, data=args.data, val=args.val, out=args.out, preset=args.preset,
+                        steps=args.steps, minutes=args.minutes, batch=args.batch, patch=args.patch,
+                        lr=args.lr, encoder_lr_scale=args.encoder_lr_scale,
+                        thumbnail_weight=args.thumbnail_weight,
+                        thumbnail_floor_db=args.thumbnail_floor_db or None,
+                        thumbnail_floor_weight=args.thumbnail_floor_weight,
+                        rate_t_min=args.rate_t_min, rate_t_max=args.rate_t_max, lr_decay=args.lr_decay,
+                        val_every=args.val_every, val_rate_t=args.val_rate_t, device=args.device, bf16=args.bf16,
+                        init_from=args.init_from, hr_blocks=args.hr_blocks,
+                        hr_features=args.hr_features, decoder_only=args.decoder_only,
+                        encoder_from=args.encoder_from, command=command)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .train import train
+
+    options = train_options(args, command="python -m hyperthumb " + " ".join(map(shlex.quote, sys.argv[1:])))
     print(f"checkpoint in {train(options)}")
 
 
@@ -211,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float)
     p.add_argument("--batch", type=int, default=TrainOptions.batch)
     p.add_argument("--patch", type=int, default=TrainOptions.patch, help="HR patch side")
-    p.add_argument("--lr", type=float, default=4e-4)
-    p.add_argument("--encoder-lr-scale", type=float, default=0.1, help="encoder lr relative to --lr")
+    p.add_argument("--lr", type=float, default=TrainOptions.lr)
+    p.add_argument("--encoder-lr-scale", type=float, default=TrainOptions.encoder_lr_scale,
+                   help="encoder lr relative to --lr")
     p.add_argument("--thumbnail-weight", type=float, default=TrainOptions.thumbnail_weight,
                    help="weight of the thumbnail MSE against bicubic (paper: 0.6)")
     p.add_argument("--thumbnail-floor-db", type=float, default=TrainOptions.thumbnail_floor_db,
@@ -223,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-t-max", type=float, default=TrainOptions.rate_t_max)
     p.add_argument("--lr-decay", default=TrainOptions.lr_decay, choices=["cosine", "none"],
                    help="learning-rate schedule over this run's --steps or --minutes")
-    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--val-every", type=int, default=TrainOptions.val_every)
     p.add_argument("--val-rate-t", type=float, default=TrainOptions.val_rate_t,
                    help="rate setting of the validation encodes")
     p.add_argument("--device", default=None)

@@ -28,7 +28,7 @@ import csv
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -131,51 +131,55 @@ class Report:
         self.path.write_text("\n\n".join("\n".join(section) for section in self.sections) + "\n")
 
 
+@dataclass(frozen=True)
+class _Loan:
+    """What every step of one round shares: where it reads and writes, its budget and device."""
+
+    data: Path
+    out: Path
+    plan: RoundBudget
+    device: str
+    weights: Path
+
+
 _TRAIN_HEADER = ["| checkpoint | steps before | steps after | steps/s | command |", "|---|---|---|---|---|"]
 
 
-def _train_models(data: Path, out: Path, plan: RoundBudget, device: str, weights: Path) -> list[str]:
+def _train_models(loan: _Loan) -> list[str]:
     lines = ["## Training", "", *_TRAIN_HEADER]
     for name in ROUND_CHECKPOINTS:
-        lines.append(_resume(name, data, out, plan.minutes_per_model, plan, device, weights))
+        lines.append(_resume(loan, name, loan.plan.minutes_per_model))
     return lines
 
 
-def _move_fast_decoders(data: Path, out: Path, plan: RoundBudget, device: str, weights: Path) -> list[str]:
+def _move_fast_decoders(loan: _Loan) -> list[str]:
     lines = ["## Fast decoders moved onto the new encoders", "",
              "Each one's encoder, QPM and rate model replaced by the round's new checkpoint's, its decoder kept "
              "and trained on alone against them (the lite models keep their own encoders and are not resumed).",
              "", *_TRAIN_HEADER]
     for architecture, name in FAST_DECODER_OF.items():
         if architecture in ROUND_CHECKPOINTS:
-            lines.append(_resume(name, data, out, plan.fast_minutes, plan, device, weights,
-                                 decoder_only=True, lr=1e-4, encoder_from=str(out / "checkpoints" / architecture)))
+            lines.append(_resume(loan, name, loan.plan.fast_minutes, decoder_only=True, lr=1e-4,
+                                 encoder_from=str(loan.out / "checkpoints" / architecture)))
     return lines
 
 
-def _resume(name: str, data: Path, out: Path, minutes: float, plan: RoundBudget, device: str, weights: Path,
-            **options) -> str:
+def _resume(loan: _Loan, name: str, minutes: float, **options) -> str:
     """Resumes the shipped checkpoint `name` in `out/checkpoints/name` for `minutes` with the GPU's
     batches (and any further `TrainOptions`); its report row, with the equivalent command line."""
-    encoder = ENCODER_OF_CHECKPOINT[name]
-    folder = out / "checkpoints" / name
-    shutil.copytree(weights / name, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md"))
+    folder = loan.out / "checkpoints" / name
+    shutil.copytree(loan.weights / name, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md"))
     before = json.loads((folder / "training_state.json").read_text())["step"]
-    command = (f"python -m hyperthumb train --encoder {encoder} --data "
-               + " ".join(str(data / s) for s in TRAIN_SOURCES)
-               + f" --val {data / EVAL_SETS['val']} --out {folder} --minutes {minutes:g} "
-               f"--batch {plan.batch} --patch {plan.patch} --val-every 1000000"
-               + (" --bf16" if device == "cuda" else "") + f" --device {device}"
-               + "".join(f" --{key.replace('_', '-')}" + ("" if value is True else f" {value}")
-                         for key, value in options.items()))
+    run = TrainOptions(encoder=ENCODER_OF_CHECKPOINT[name], data=[str(loan.data / s) for s in TRAIN_SOURCES],
+                       val=str(loan.data / EVAL_SETS["val"]), out=str(folder), minutes=minutes,
+                       batch=loan.plan.batch, patch=loan.plan.patch, val_every=1_000_000, device=loan.device,
+                       bf16=loan.device == "cuda", **options)
+    run = replace(run, command=run.command_line())
     started = time.monotonic()
-    train(TrainOptions(encoder=encoder, data=[str(data / s) for s in TRAIN_SOURCES],
-                       val=str(data / EVAL_SETS["val"]), out=str(folder), minutes=minutes,
-                       batch=plan.batch, patch=plan.patch, val_every=1_000_000, device=device,
-                       bf16=device == "cuda", command=command, **options))
+    train(run)
     after = json.loads((folder / "training_state.json").read_text())["step"]
     return (f"| {name} | {before:,} | {after:,} | {(after - before) / (time.monotonic() - started):.2f} "
-            f"| `{command}` |")
+            f"| `{run.command}` |")
 
 
 def _decode_variants(device: torch.device) -> dict[str, Runtime]:
@@ -190,8 +194,10 @@ def _decode_variants(device: torch.device) -> dict[str, Runtime]:
     return {"fp32": Runtime(), "bf16": Runtime(torch.bfloat16)}
 
 
-def _bench(plan: RoundBudget, device: torch.device, weights: Path) -> list[str]:
+def _bench(loan: _Loan) -> list[str]:
     from . import load_model
+
+    plan, device, weights = loan.plan, torch.device(loan.device), loan.weights
 
     photo = synthetic_photo(*plan.bench_size)
     lines = ["## Decode speed", "",
@@ -249,11 +255,12 @@ def _photos(folder: Path, count: Optional[int]) -> list[Path]:
     return list_images(folder)[:count] if count else list_images(folder)
 
 
-def _compare(data: Path, out: Path, plan: RoundBudget, device: str, weights: Path) -> list[str]:
-    sets = {name: _photos(data / relative, plan.eval_photos) for name, relative in EVAL_SETS.items()}
+def _compare(loan: _Loan) -> list[str]:
+    plan, out = loan.plan, loan.out
+    sets = {name: _photos(loan.data / relative, plan.eval_photos) for name, relative in EVAL_SETS.items()}
     learned = [method for method, checkpoint in CHECKPOINT_OF_METHOD.items() if checkpoint in ROUND_CHECKPOINTS]
-    common = dict(targets=plan.eval_targets, max_side=plan.eval_max_side, device=device)
-    evaluate(sets, out=out / "eval-shipped", methods=[*learned, BASELINE], weights=weights, **common)
+    common = dict(targets=plan.eval_targets, max_side=plan.eval_max_side, device=loan.device)
+    evaluate(sets, out=out / "eval-shipped", methods=[*learned, BASELINE], weights=loan.weights, **common)
     evaluate(sets, out=out / "eval-new", methods=learned, weights=out / "checkpoints", reuse=[out / "eval-shipped"],
              **common)
     lines = ["## New against shipped", "",
@@ -300,15 +307,12 @@ def gpu_round(out: Path, data: Path, minutes_per_model: float = 2.5, smoke: bool
         f"{minutes_per_model:g} --fast-minutes {fast_minutes:g}{' --smoke' if smoke else ''}"
         f"{'' if tuple(steps) == STEPS else ' --steps ' + ' '.join(steps)}`; device: "
         f"{torch.cuda.get_device_name() if device == 'cuda' else 'CPU'}."])
-    work: Sequence[tuple[str, Callable[[], list[str]]]] = (
-        ("train", lambda: _train_models(data, out, plan, device, weights)),
-        ("fast", lambda: _move_fast_decoders(data, out, plan, device, weights)),
-        ("bench", lambda: _bench(plan, torch.device(device), weights)),
-        ("evaluate", lambda: _compare(data, out, plan, device, weights)),
-    )
-    for name, step in ((name, step) for name, step in work if name in steps):
+    loan = _Loan(data, out, plan, device, weights)
+    work: dict[str, Callable[[_Loan], list[str]]] = {
+        "train": _train_models, "fast": _move_fast_decoders, "bench": _bench, "evaluate": _compare}
+    for name in (name for name in STEPS if name in steps):
         log(f"gpu-round: {name} ({time.monotonic() - started:.0f} s so far)")
-        report.add(step())
+        report.add(work[name](loan))
     report.add([f"Round finished in {time.monotonic() - started:.0f} s. Commit a new checkpoint only where the "
                 "evaluation says it is better, and for both encoders alike (same data, same budget); with an "
                 "encoder, its moved fast decoder (evaluate it first: the round does not)."])

@@ -12,8 +12,9 @@ import csv
 import json
 import math
 import platform
+import shlex
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -85,6 +86,32 @@ class TrainOptions:
     encoder_from: Optional[str] = None
     command: str = ""
     extra: dict = field(default_factory=dict)
+
+    def command_line(self) -> str:
+        """The `python -m hyperthumb train` line that makes these options (flags named after the
+        fields; defaults left out), for a run started from code to record what reproduces it."""
+        defaults = TrainOptions(encoder=self.encoder, data=self.data, out=self.out)
+        words = ["python -m hyperthumb train"]
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in ("command", "extra") or (value == getattr(defaults, item.name)
+                                                     and item.name not in _REQUIRED_FLAGS):
+                continue
+            if item.name in _NOT_ON_THE_COMMAND_LINE:
+                raise ValueError(f"{item.name}={value!r} has no command-line flag")
+            flag = "--" + item.name.replace("_", "-")
+            if value is True:
+                words.append(flag)
+            elif item.name == "thumbnail_floor_db" and value is None:
+                words.append(f"{flag} 0")  # the command line's "no floor"
+            else:
+                values = value if isinstance(value, list) else [value]
+                words.append(" ".join([flag, *(shlex.quote(str(v)) for v in values)]))
+        return " ".join(words)
+
+
+_REQUIRED_FLAGS = ("encoder", "data", "out")
+_NOT_ON_THE_COMMAND_LINE = ("rate_lr", "grad_clip", "val_crop", "seed")
 
 
 def loss_terms(model: HyperThumbModel, hr: torch.Tensor, rate_t: torch.Tensor, thumbnail_weight: float,

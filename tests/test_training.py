@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from hyperthumb.cli import build_parser, train_options
 from hyperthumb.curves import read_log, write_curves
 from hyperthumb.image_io import to_tensor
 from hyperthumb.metrics import lpips_available
@@ -130,3 +132,20 @@ def test_another_preset_starts_a_new_encoder_beside_the_trained_rest(tmp_path):
         assert torch.equal(lite.make_thumbnail(hr), bicubic_downscale(hr, 4))
     trained = HyperThumbModel.from_pretrained(train(TrainOptions(**options, out=str(tmp_path / "lite"), preset="lite")))
     assert trained.config.encoder_options == encoder_options("rdbunet", "lite")
+
+
+@pytest.mark.parametrize("options", [
+    TrainOptions(encoder="rdbunet", data=["a dir", "b"], out="runs/x", val="v", minutes=1.3, batch=32, patch=256,
+                 val_every=1_000_000, device="cuda", bf16=True),
+    TrainOptions(encoder="transformer", data=["a"], out="o", minutes=0.5, decoder_only=True, lr=1e-4,
+                 encoder_from="runs/x", thumbnail_floor_db=None, preset="lite"),
+])
+def test_a_runs_command_line_makes_the_same_options(options):
+    words = shlex.split(options.command_line())
+    assert words[:4] == ["python", "-m", "hyperthumb", "train"]
+    assert train_options(build_parser().parse_args(words[3:])) == options
+
+
+def test_options_without_a_flag_are_refused():
+    with pytest.raises(ValueError, match="seed"):
+        TrainOptions(encoder="rdbunet", data=["a"], out="o", seed=3).command_line()
