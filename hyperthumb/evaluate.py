@@ -246,8 +246,9 @@ def evaluate(sets: Mapping[str, Sequence[PathLike]], targets: Sequence[float], o
     `weights` is a folder of checkpoint folders to evaluate instead of the default ones. `reuse` lists
     earlier evaluations' output folders whose rows, for the methods not run now, join this one: the
     baselines and references do not depend on the checkpoints, so comparing new checkpoints need not
-    redo them, and evaluations run apart (even with no method run now) summarise as one. `jobs` > 1 evaluates that many photos at once in separate processes (one torch thread
-    each), which uses a multi-core CPU better than one process's threads on these small models.
+    redo them, and evaluations run apart (even with no method run now) summarise as one. `jobs` > 1
+    evaluates that many photos at once in separate processes (one torch thread each), which uses a
+    multi-core CPU better than one process's threads on these small models.
     """
     targets = [float(t) for t in targets]
     paths = {name: photo_paths(inputs) for name, inputs in sets.items()}

@@ -75,8 +75,9 @@ class TrainOptions:
     # bf16 autocast of the encoder and decoder networks (the JPEG steps stay fp32): for GPUs.
     bf16: bool = False
     # A new run may start from a trained checkpoint, with a decoder of `hr_blocks` HR-branch blocks
-    # (the first blocks copied) of `hr_features` channels (a new width starts new). `decoder_only` trains the decoder alone against the frozen encoder
-    # and QPM: the fast decoder, which reads the very same thumbnails as the checkpoint it came from.
+    # (the first blocks copied) of `hr_features` channels (a new width starts new). `decoder_only`
+    # trains the decoder alone against the frozen encoder and QPM: the fast decoder, which reads the
+    # very same thumbnails as the checkpoint it came from.
     init_from: Optional[str] = None
     hr_blocks: Optional[int] = None
     hr_features: Optional[int] = None

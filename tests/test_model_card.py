@@ -45,7 +45,8 @@ def test_card_states_data_steps_time_machine_command_and_figures(tmp_path):
     front = yaml.safe_load(text.split("---")[1])
     assert front["library_name"] == "hyperthumb" and front["license"] == "mit" and "rdbunet" in front["tags"]
     for fact in ("../shared/datasets/photos/train", "../shared/datasets/photos/val", "12,345 steps", "1 h 30 min",
-                 "CPU (test)", COMMAND, "1,800,000", "`--preset cpu`", "1.5 x thumbnail MSE", "| 0.2500 | 31.50 | 36.20 | 0.3000 | 0.2000 |",
+                 "CPU (test)", COMMAND, "1,800,000", "`--preset cpu`", "1.5 x thumbnail MSE",
+                 "| 0.2500 | 31.50 | 36.20 | 0.3000 | 0.2000 |",
                  "| 0.30 | 0.3010 | 29.50 |", "### kodak24 (4 photos)",
                  "BD-PSNR 1.23 dB (mean of per-photo deltas 1.30 dB), BD-rate -20.5 %"):
         assert fact in text, fact
