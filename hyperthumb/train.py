@@ -91,12 +91,10 @@ class TrainOptions:
     def command_line(self) -> str:
         """The `python -m hyperthumb train` line that makes these options (flags named after the
         fields; defaults left out), for a run started from code to record what reproduces it."""
-        defaults = TrainOptions(encoder=self.encoder, data=self.data, out=self.out)
         words = ["python -m hyperthumb train"]
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name in ("command", "extra") or (value == getattr(defaults, item.name)
-                                                     and item.name not in _REQUIRED_FLAGS):
+            if item.name in ("command", "extra") or value == item.default:  # required fields have no default
                 continue
             if item.name in _NOT_ON_THE_COMMAND_LINE:
                 raise ValueError(f"{item.name}={value!r} has no command-line flag")
@@ -111,7 +109,6 @@ class TrainOptions:
         return " ".join(words)
 
 
-_REQUIRED_FLAGS = ("encoder", "data", "out")
 _NOT_ON_THE_COMMAND_LINE = ("rate_lr", "grad_clip", "val_crop", "seed")
 
 
