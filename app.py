@@ -16,6 +16,7 @@ import hashlib
 import html
 import io
 import logging
+import math
 import os
 import random
 import re
@@ -34,8 +35,9 @@ from PIL import Image, ImageDraw
 import hyperthumb
 from hyperthumb import charts
 from hyperthumb.checkpoint import checkpoint_summary
-from hyperthumb.errors import HyperThumbError, InvalidImageError, InvalidThumbnailError
-from hyperthumb.image_io import load_image
+from hyperthumb.errors import (CheckpointNotFoundError, HyperThumbError, ImageSizeError, InvalidImageError,
+                               InvalidThumbnailError)
+from hyperthumb.image_io import MIN_SIDE, load_image
 from hyperthumb.jpeg_file import find_marker
 from hyperthumb.labels import VoteRefused, VoteStore
 from hyperthumb import registry
@@ -64,6 +66,7 @@ CHART_SIDE = {"cpu": 512, "cuda": 1024}
 # A 6K photo is 25 MP; larger uploads would not fit a shared server's memory. HYPERTHUMB_MAX_MEGAPIXELS
 # raises or lowers the limit for a server that has more or less of it.
 APP_MAX_PIXELS = int(float(os.environ.get("HYPERTHUMB_MAX_MEGAPIXELS", "50")) * 1_000_000)
+BPP_RANGE = (0.05, 0.8)  # the slider's, held again for the API, whose inputs arrive unchecked
 LABELS_DB_ENV = "HYPERTHUMB_LABELS_DB"
 ADMIN_TOKEN_ENV = "HYPERTHUMB_ADMIN_TOKEN"  # exporting raw votes; reading the aggregate is public
 SHARE_ENV = "HYPERTHUMB_SHARE"
@@ -91,7 +94,9 @@ class UserError(Exception):
 def _with_file_name(exc: HyperThumbError, path: Path, name: str) -> str:
     """The library's message with the server's copy of the file called by the user's name for it."""
     message = str(exc).replace(str(path), name).replace(path.name, name).rstrip(".")
-    advice = (f"please upload a {PHOTO_FORMATS} photo" if isinstance(exc, InvalidImageError) else
+    advice = (f"photos from {MIN_SIDE}x{MIN_SIDE} pixels up to {APP_MAX_PIXELS / 1e6:g} MP are accepted"
+              if isinstance(exc, ImageSizeError) else
+              f"please upload a {PHOTO_FORMATS} photo" if isinstance(exc, InvalidImageError) else
               "please upload a thumbnail saved by HyperThumb's Encode tab or command line"
               if isinstance(exc, InvalidThumbnailError) else "please try again")
     return f"Could not use {name}: {message}; {advice}."
@@ -134,6 +139,20 @@ def _upload(payload: Union[None, str, dict]) -> Optional[tuple[Path, str]]:
         path = Path(payload["path"])
         return path, Path(payload.get("orig_name") or path.name).name
     return Path(payload), Path(payload).name
+
+
+def _checked_settings(choice: str, target_bpp: object) -> float:
+    """The target bpp, after the checks the radio and the slider make in the page (`preprocess=False`
+    leaves them out of the API)."""
+    if choice not in (*ENCODERS, BOTH):
+        raise UserError(f"Choose the encoder: {', '.join(ENCODERS)} or {BOTH}.")
+    try:
+        bpp = float(target_bpp)
+    except (TypeError, ValueError):
+        bpp = math.nan
+    if not BPP_RANGE[0] <= bpp <= BPP_RANGE[1]:
+        raise UserError(f"Set the target bpp to a number from {BPP_RANGE[0]} to {BPP_RANGE[1]}.")
+    return bpp
 
 
 def _open_photo(payload: Union[None, str, dict]) -> tuple[Image.Image, Path, str]:
@@ -277,6 +296,7 @@ def encode(photo: Union[None, str, dict], choice: str, target_bpp: float, lite: 
     """Encodes the upload with the chosen encoder(s), or with `lite` their lite models: per encoder
     the thumbnail at true size, before/after slider and downloads; the table without the quality
     figures, which `measure_quality` adds (SSIM and LPIPS take longer than the codec on a CPU)."""
+    target_bpp = _checked_settings(choice, target_bpp)
     photo, path, name = _open_photo(photo)
     folder, stem, digest = _session_dir(request), Path(name).stem, _digest(path)
     original, chosen, panels = str(folder / "original.png"), _chosen(choice), []
@@ -409,10 +429,17 @@ def decode(path: Optional[str], fast: bool = False, request: gr.Request = None) 
     path, name = upload
     jpeg = path.read_bytes()
     try:
-        encoder = find_marker(jpeg).encoder if jpeg else ""
+        marker = find_marker(jpeg) if jpeg else None
+        if marker and marker.width * marker.height > APP_MAX_PIXELS:
+            raise UserError(f"Could not use {name}: it would restore a {marker.width}x{marker.height} photo, over "
+                            f"this server's limit of {APP_MAX_PIXELS / 1e6:g} MP.")
         photo = hyperthumb.decode(jpeg, fast=fast)
+    except CheckpointNotFoundError:
+        raise UserError(f"Could not use {name}: it was made by the {marker.encoder!r} model, which this server "
+                        "does not have.") from None
     except HyperThumbError as exc:
         raise UserError(_with_file_name(exc, path, name)) from None
+    encoder = marker.encoder
     suffix = "_restored_fast" if fast else "_restored"
     restored = _save_png(photo, _session_dir(request) / f"{Path(name).stem}{suffix}.png")
     note = (f"Restored a {photo.size[0]}x{photo.size[1]} photo from {html.escape(name)}, a {_kib(len(jpeg))} thumbnail "
@@ -610,7 +637,7 @@ def _encode_tab() -> None:
                         examples_per_page=8)
             choice = gr.Radio([*ENCODERS, BOTH], value=next(iter(ENCODERS)), label="Encoder")
             lite = gr.Checkbox(False, label="Lite models", info=LITE_INFO, elem_id="lite")
-            bpp = gr.Slider(0.05, 0.8, value=0.3, step=0.01, label="Target bpp (bits per original pixel)",
+            bpp = gr.Slider(*BPP_RANGE, value=0.3, step=0.01, label="Target bpp (bits per original pixel)",
                             info="Re-encodes when you let go.", elem_id="target-bpp")
             run = gr.Button("Encode", variant="primary", elem_id="encode")
         with gr.Column(scale=2):

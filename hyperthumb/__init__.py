@@ -16,15 +16,17 @@ from PIL import Image
 
 from .checkpoint import load_checkpoint
 from .codec import HyperThumbCodec, Thumbnail
-from .errors import (CheckpointNotFoundError, HyperThumbError, InvalidImageError,
+from .errors import (CheckpointNotFoundError, HyperThumbError, InvalidImageError, InvalidSettingError,
                      InvalidThumbnailError)
 from .jpeg_file import find_marker
 from .registry import ENCODER_METHODS, FAST_DECODER_OF, LITE_METHODS, MARKER_OF_CHECKPOINT
+from .runtime import checked_device
 
 ENCODER_NAMES = ENCODER_METHODS
 
 __all__ = ["load_model", "decode", "HyperThumbCodec", "Thumbnail", "ENCODER_NAMES", "HyperThumbError",
-           "InvalidImageError", "InvalidThumbnailError", "CheckpointNotFoundError", "default_device"]
+           "InvalidImageError", "InvalidThumbnailError", "InvalidSettingError", "CheckpointNotFoundError",
+           "default_device"]
 
 
 def default_device() -> str:
@@ -42,7 +44,8 @@ def load_model(encoder: str, source: Optional[Union[str, os.PathLike]] = None,
     """The codec for checkpoint `encoder` ("rdbunet", "transformer", "bicubic-sr", the fast decoders
     "rdbunet-fast", "transformer-fast", or the lite models "rdbunet-lite", "transformer-lite"), loaded
     once per process."""
-    return _cached_model(encoder, None if source is None else str(source), device or default_device())
+    device = str(checked_device(device or default_device()))
+    return _cached_model(encoder, None if source is None else str(source), device)
 
 
 def decode(source: Union[bytes, str, os.PathLike], device: Optional[str] = None,

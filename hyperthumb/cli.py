@@ -7,16 +7,29 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import HyperThumbError
+from .errors import HyperThumbError, InvalidSettingError
 from .runtime import keep_freed_memory
 
 if TYPE_CHECKING:
     from .train import TrainOptions
 
 
+def _writable(output: Path, image: bool) -> None:
+    """Refuses an output the work could not be saved to, before the work (a 6K encode takes seconds)."""
+    from PIL import Image
+
+    if not output.parent.is_dir():
+        raise InvalidSettingError(f"the folder {output.parent} does not exist")
+    if output.is_dir():
+        raise InvalidSettingError(f"{output} is a folder; give a file name")
+    if image and output.suffix.lower() not in Image.registered_extensions():
+        raise InvalidSettingError(f"{output.name}: unknown image file extension; use .png, .jpg, .webp or .tif")
+
+
 def _encode(args: argparse.Namespace) -> None:
     from . import load_model
 
+    _writable(Path(args.output), image=False)
     codec = load_model(args.encoder, source=args.weights, device=args.device)
     thumb = codec.encode(args.input, target_bpp=args.bpp)
     thumb.save(args.output)
@@ -28,6 +41,7 @@ def _encode(args: argparse.Namespace) -> None:
 def _decode(args: argparse.Namespace) -> None:
     from . import decode
 
+    _writable(Path(args.output), image=True)
     photo = decode(args.input, device=args.device, weights=args.weights, fast=args.fast)
     photo.save(args.output)
     print(f"{args.output}: {photo.size[0]}x{photo.size[1]}")

@@ -26,14 +26,14 @@ import torch
 from PIL import Image
 
 from .engines import ExportedNetwork, decoder_example, encoder_example, resolve_engine
-from .errors import InvalidThumbnailError
+from .errors import InvalidSettingError, InvalidThumbnailError
 from .image_io import ImageSource, load_image, to_tensor
 from . import jpeg_sim
 from .jpeg_file import ThumbnailMarker, read_thumbnail, read_thumbnail_header, write_thumbnail
 from .jpeg_size import thumbnail_file_bytes
 from .model import BLOCK_GRID, HyperThumbModel, QuantizedThumbnail
 from .resize import pad_to_multiple
-from .runtime import Runtime, release_freed_memory
+from .runtime import Runtime, checked_device, release_freed_memory
 from .tiling import Window, run_tiled
 
 BPP_TOLERANCE = 0.05  # relative: what "hits the target" means
@@ -117,17 +117,17 @@ class HyperThumbCodec:
                  engine: Optional[str] = None, marker: Optional[str] = None,
                  decode_tile: Optional[int] = DEFAULT_DECODE_TILE, coefficients_from: str = "file"):
         if coefficients_from not in COEFFICIENT_SOURCES:
-            raise ValueError(f"coefficients_from must be one of {', '.join(COEFFICIENT_SOURCES)}")
+            raise InvalidSettingError(f"coefficients_from must be one of {', '.join(COEFFICIENT_SOURCES)}")
         multiple = model.config.hr_multiple
         for side in (tile, decode_tile):
             if side is not None and (side % multiple or side < 4 * halo):
-                raise ValueError(f"tile {side} must be a multiple of {multiple} and at least {4 * halo}")
+                raise InvalidSettingError(f"tile {side} must be a multiple of {multiple} and at least {4 * halo}")
         if halo % multiple:
-            raise ValueError(f"halo {halo} must be a multiple of {multiple}")
-        self.model = model.eval().to(device)
+            raise InvalidSettingError(f"halo {halo} must be a multiple of {multiple}")
+        self.device = checked_device(device)
+        self.model = model.eval().to(self.device)
         self.name = name or model.config.encoder
         self.marker = marker or self.name
-        self.device = torch.device(device)
         self.tile, self.halo = tile, halo
         self.coefficients_from = coefficients_from
         requested = "torch" if engine is None and runtime else engine
@@ -194,9 +194,11 @@ class HyperThumbCodec:
                progress: Optional[Callable[[float], None]] = None) -> Thumbnail:
         """Photo -> Thumbnail at `target_bpp` (or at a fixed rate setting `rate_t`)."""
         if target_bpp is None and rate_t is None:
-            raise ValueError("give target_bpp or rate_t")
+            raise InvalidSettingError("give target_bpp or rate_t")
         if target_bpp is not None and not 0 < target_bpp < 24:
-            raise ValueError(f"target bpp must be positive and below 24, got {target_bpp}")
+            raise InvalidSettingError(f"target bpp must be positive and below 24, got {target_bpp}")
+        if target_bpp is None and not _SEARCH_RANGE[0] <= rate_t <= _SEARCH_RANGE[1]:
+            raise InvalidSettingError(f"rate setting t must lie in {_SEARCH_RANGE[0]:g}..{_SEARCH_RANGE[1]:g}, got {rate_t}")
         photo = np.asarray(load_image(image))
         height, width = photo.shape[:2]
         analysis = self.model.analyze(self._encode_pixels(photo))

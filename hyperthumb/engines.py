@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import InvalidSettingError
 from .lpips_weights import cache_dir
 
 ENGINES = ("torch", "onnxruntime", "openvino")
@@ -45,7 +46,7 @@ _FORMAT_VERSION = b"hyperthumb-export-3"
 def engine_available(engine: str) -> bool:
     """Whether `engine` can run here (torch always can)."""
     if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+        raise InvalidSettingError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
     return all(importlib.util.find_spec(package) is not None for package in _PACKAGES[engine])
 
 
@@ -69,7 +70,7 @@ def resolve_engine(requested: Optional[str], device: torch.device) -> str:
     if requested is None:
         return "torch"
     if requested != "torch" and device.type != "cpu":
-        raise ValueError(f"the {requested} engine runs on the CPU only, not on {device}")
+        raise InvalidSettingError(f"the {requested} engine runs on the CPU only, not on {device}")
     if not engine_available(requested):
         warnings.warn(f"{requested} is not installed; running the networks with torch instead", stacklevel=3)
         return "torch"

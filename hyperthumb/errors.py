@@ -9,8 +9,16 @@ class InvalidImageError(HyperThumbError):
     """The input is not a usable image: unreadable, corrupt, too small or too large."""
 
 
+class ImageSizeError(InvalidImageError):
+    """The image is readable but too small or too large to encode."""
+
+
 class InvalidThumbnailError(HyperThumbError):
     """The file is not a HyperThumb thumbnail this library can decode."""
+
+
+class InvalidSettingError(HyperThumbError, ValueError):
+    """A setting out of range: a target bpp, a rate setting, a device this machine lacks."""
 
 
 class CheckpointNotFoundError(HyperThumbError):

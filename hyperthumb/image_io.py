@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Optional, Union
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import InvalidImageError
+from .errors import ImageSizeError, InvalidImageError
 
 if TYPE_CHECKING:
     import torch
@@ -70,7 +70,7 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
             image = _open(source)
             width, height = image.size
             if width * height > max_pixels:
-                raise InvalidImageError(
+                raise ImageSizeError(
                     f"the image is {width}x{height} ({width * height / 1e6:.0f} MP), over the limit "
                     f"of {max_pixels / 1e6:.0f} MP")
             image.load()
@@ -78,11 +78,11 @@ def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
     except InvalidImageError:
         raise
     except Image.DecompressionBombError:
-        raise InvalidImageError("the image is too large to open safely") from None
+        raise ImageSizeError("the image is too large to open safely") from None
     except Exception:  # Pillow raises many types for unreadable data, and its messages name the server's path
         raise InvalidImageError("the file is not a readable image (damaged, or not a photo format)") from None
     if min(image.size) < MIN_SIDE:
-        raise InvalidImageError(
+        raise ImageSizeError(
             f"the image is {image.size[0]}x{image.size[1]}; each side must be at least {MIN_SIDE} pixels")
     return image
 

@@ -17,10 +17,12 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Iterator
 
 import jpeglib
 from jpeglib._bind import CJpegLib
 import numpy as np
+import simplejpeg
 from PIL import Image
 
 from .errors import InvalidThumbnailError
@@ -69,8 +71,9 @@ class ThumbnailMarker:
             fields = json.loads(payload[len(_MARKER_ID):].decode())
             numbers = {key: fields[key] for key in ("v", "scale", "width", "height")}
             encoder = fields["encoder"]
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            raise InvalidThumbnailError(f"the HyperThumb marker is damaged ({exc})") from None
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise InvalidThumbnailError(
+                "the HyperThumb marker is damaged (not the JSON fields HyperThumb writes)") from None
         if not all(type(value) is int for value in numbers.values()):
             raise InvalidThumbnailError("the HyperThumb marker is damaged (sizes must be integers)")
         if not isinstance(encoder, str) or not _MODEL_NAME.fullmatch(encoder):
@@ -80,7 +83,7 @@ class ThumbnailMarker:
         if marker.version != FORMAT_VERSION:
             raise InvalidThumbnailError(
                 f"thumbnail format version {marker.version} is not supported (expected {FORMAT_VERSION})")
-        if marker.scale < 1 or marker.width < 1 or marker.height < 1:
+        if not (marker.scale >= 1 and 1 <= marker.width <= MAX_PIXELS and 1 <= marker.height <= MAX_PIXELS):
             raise InvalidThumbnailError("the HyperThumb marker gives an impossible size")
         if marker.width * marker.height > MAX_PIXELS:
             raise InvalidThumbnailError(
@@ -127,33 +130,42 @@ def write_thumbnail(coefficients: np.ndarray, luma_table: np.ndarray, chroma_tab
     return _insert_after_app0(jpeg, marker.to_bytes())
 
 
-def find_marker(jpeg: bytes) -> ThumbnailMarker:
-    """Walks the header segments up to the first scan and returns our marker."""
+# Start-of-frame markers of arithmetic-coded JPEG (ITU T.81, Table B.1), which jpeglib's libjpeg
+# does not read.
+_ARITHMETIC_FRAMES = {0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _header_segments(jpeg: bytes) -> Iterator[tuple[int, bytes]]:
+    """(marker kind, payload) of each segment before the first scan."""
     if jpeg[:2] != b"\xff\xd8":
         raise InvalidThumbnailError("not a JPEG file (no start-of-image marker)")
     pos = 2
-    while pos + 4 <= len(jpeg):
-        if jpeg[pos] != 0xFF:
-            break
-        kind = jpeg[pos + 1]
-        if kind == 0xDA:  # start of scan: header is over
-            break
+    while pos + 4 <= len(jpeg) and jpeg[pos] == 0xFF and jpeg[pos + 1] != 0xDA:
         length = struct.unpack(">H", jpeg[pos + 2:pos + 4])[0]
-        payload = jpeg[pos + 4:pos + 2 + length]
+        yield jpeg[pos + 1], jpeg[pos + 4:pos + 2 + length]
+        pos += 2 + length
+
+
+def find_marker(jpeg: bytes) -> ThumbnailMarker:
+    """Walks the header segments up to the first scan and returns our marker."""
+    for kind, payload in _header_segments(jpeg):
         if kind == 0xEB and payload.startswith(_MARKER_ID):
-            if length > _MAX_MARKER_BYTES:
+            if len(payload) + 2 > _MAX_MARKER_BYTES:
                 raise InvalidThumbnailError("the HyperThumb marker is implausibly long")
             return ThumbnailMarker.from_payload(payload)
-        pos += 2 + length
     raise InvalidThumbnailError(
         "this JPEG has no HyperThumb marker: it was not made by HyperThumb, or the marker was stripped")
 
 
-def _load_pixels(image: Image.Image) -> None:
+def _decode_pixels(jpeg: bytes) -> Image.Image:
+    """The thumbnail as a viewer shows it, and the check of its entropy-coded data: libjpeg only
+    warns about a scan cut short or damaged and fills in what is missing, which Pillow and jpeglib
+    accept, so such a file would restore to a grey or noisy photo without a word; simplejpeg's
+    strict decode (libjpeg-turbo, the same pixels as Pillow's) refuses it."""
     try:
-        image.load()
-    except Exception as exc:  # Pillow raises many types for broken files
-        raise InvalidThumbnailError(f"the thumbnail JPEG cannot be decoded ({exc})") from None
+        return Image.fromarray(simplejpeg.decode_jpeg(jpeg, colorspace="RGB", strict=True), "RGB")
+    except Exception as exc:  # libjpeg's errors and, strict, its warnings
+        raise InvalidThumbnailError(f"the thumbnail JPEG is damaged ({exc})") from None
 
 
 def _read_coefficients(jpeg: bytes, blocks: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -224,6 +236,9 @@ def read_thumbnail_header(jpeg: bytes) -> ThumbnailHeader:
     if not jpeg:
         raise InvalidThumbnailError("the thumbnail file is empty")
     marker = find_marker(jpeg)
+    if any(kind in _ARITHMETIC_FRAMES for kind, _ in _header_segments(jpeg)):
+        raise InvalidThumbnailError("the thumbnail uses arithmetic coding, which HyperThumb does not read; "
+                                    "HyperThumb writes Huffman-coded files")
     if not jpeg.endswith(b"\xff\xd9"):  # whatever Pillow's global LOAD_TRUNCATED_IMAGES says
         raise InvalidThumbnailError("the thumbnail JPEG is truncated (no end-of-image marker)")
     expected_w, expected_h = marker.thumbnail_size
@@ -252,14 +267,14 @@ def read_thumbnail(jpeg: bytes) -> ThumbnailFile:
     """Parses and validates a thumbnail file; raises InvalidThumbnailError on anything amiss."""
     header = read_thumbnail_header(jpeg)
     width, height = header.image.size
-    # Pillow decodes the pixels (what a viewer shows, and a check of the entropy-coded data) while
-    # libjpeg reads the coefficients: both release the GIL, so the two decodes overlap.
+    # libjpeg-turbo decodes the pixels (what a viewer shows, and the check of the entropy-coded
+    # data) while jpeglib's libjpeg reads the coefficients: both release the GIL, so they overlap.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pixels = pool.submit(_load_pixels, header.image)
+        pixels = pool.submit(_decode_pixels, jpeg)
         try:
             coefficients, qt, table_of = _read_coefficients(jpeg, (height // 8, width // 8))
         finally:
-            pixels.result()  # a broken file reports Pillow's error, as when the decodes ran in turn
+            image = pixels.result()  # a damaged file reports the strict decode's error first
     luma, chroma = _checked_tables(qt, table_of)  # the tables libjpeg read with the coefficients
     return ThumbnailFile(marker=header.marker, coefficients=coefficients, luma_table=luma,
-                         chroma_table=chroma, image=header.image)
+                         chroma_table=chroma, image=image)

@@ -6,9 +6,14 @@ The real rate is always measured on the written file.
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
-from compressai.entropy_models import EntropyBottleneck
 from torch import nn
+
+with warnings.catch_warnings():  # compressai imports torch_geometric, which calls torch.jit.script at import
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+    from compressai.entropy_models import EntropyBottleneck
 
 from .jpeg_sim import coefficients_as_channels
 

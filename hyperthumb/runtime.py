@@ -15,10 +15,28 @@ import ctypes
 import ctypes.util
 import functools
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import torch
 from torch import nn
+
+from .errors import InvalidSettingError
+
+
+def checked_device(device: Union[str, torch.device]) -> torch.device:
+    """`device` as a torch.device this machine has, or a plain error instead of torch's traceback
+    from deep inside the first tensor moved there."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidSettingError(f"unknown device {device!r}: use cpu or cuda") from None
+    if device.type not in ("cpu", "cuda"):
+        raise InvalidSettingError(f"device {device} is not supported: use cpu or cuda")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidSettingError("no CUDA GPU is usable on this machine: use the CPU (device cpu)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise InvalidSettingError(f"there is no {device}: this machine has {torch.cuda.device_count()} GPU(s)")
+    return device
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)

@@ -10,6 +10,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from hyperthumb.codec import HyperThumbCodec
+from hyperthumb.errors import CheckpointNotFoundError
 from hyperthumb.model import HyperThumbConfig, HyperThumbModel
 from hyperthumb.registry import ENCODER_OF_CHECKPOINT, FAST_DECODER_CHECKPOINTS, MARKER_OF_CHECKPOINT
 
@@ -64,6 +65,9 @@ def small_codec() -> HyperThumbCodec:
 @lru_cache(maxsize=None)
 def small_cached_model(checkpoint: str, source, device: str) -> HyperThumbCodec:
     """Stands in for `hyperthumb._cached_model`: a small random-weight codec per checkpoint name,
-    for tests of what runs the models (app, study pool), not of the trained weights."""
+    for tests of what runs the models (app, study pool), not of the trained weights; a name with no
+    shipped checkpoint is not found, as in the real one."""
+    if checkpoint not in MARKER_OF_CHECKPOINT:
+        raise CheckpointNotFoundError(f"no checkpoint for {checkpoint!r}")
     return HyperThumbCodec(small_checkpoint_model(checkpoint), name=checkpoint, device=device,
                            marker=MARKER_OF_CHECKPOINT[checkpoint])

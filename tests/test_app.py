@@ -22,6 +22,7 @@ from hyperthumb.labels import VoteStore
 from hyperthumb.study import STUDY_METHODS
 from tests.app_server import running_app
 from tests.conftest import photo_like
+from tests.test_robustness import scan_cut_short, with_marker
 from tests.test_study import reference_fit
 
 pytestmark = pytest.mark.server
@@ -429,6 +430,32 @@ def test_a_bad_thumbnail_is_named_plainly(client, served):
     message = client.predict(handle_file(path), api_name="/decode")[-1]
     assert message.startswith("Could not use holiday.jpg: ") and not ERROR_CLASS.search(message)
     assert "/" not in message
+
+
+def test_thumbnails_the_decode_tab_cannot_restore_are_named(client, served, encoded, caplog):
+    jpeg = Path(encoded["rdbunet", 0.2][0]).read_bytes()
+    cases = {"huge.jpg": (with_marker(jpeg, width=10000, height=6000), "over this server's limit of 50 MP"),
+             "unknown.jpg": (with_marker(jpeg, encoder="no-such-model"), "which this server does not have"),
+             "cut.jpg": (scan_cut_short(jpeg), "damaged")}
+    for name, (data, reason) in cases.items():
+        with caplog.at_level(logging.INFO, logger="hyperthumb.app"):
+            outputs = client.predict(handle_file(_write(served[1], name, data)), api_name="/decode")
+        assert untouched(outputs) and outputs[-1].startswith(f"Could not use {name}: ") and reason in outputs[-1]
+        assert "/" not in outputs[-1] and not ERROR_CLASS.search(outputs[-1])
+    assert all(record.exc_info is None for record in caplog.records)  # user errors: no traceback logged
+
+
+BAD_SETTINGS = {"bpp 0": ("RDBUnet", 0, "target bpp"), "bpp as text": ("RDBUnet", "abc", "target bpp"),
+                "bpp huge": ("RDBUnet", 1e308, "target bpp"), "no such encoder": ("Nonsense", 0.3, "encoder")}
+
+
+@pytest.mark.parametrize("case", BAD_SETTINGS)
+def test_api_settings_beyond_the_page_controls_get_a_sentence(client, photo_path, case, caplog):
+    choice, bpp, reason = BAD_SETTINGS[case]
+    with caplog.at_level(logging.INFO, logger="hyperthumb.app"):
+        outputs = client.predict(handle_file(photo_path), choice, bpp, api_name="/encode")
+    assert untouched(outputs) and reason in outputs[-1] and "went wrong" not in outputs[-1]
+    assert all(record.exc_info is None for record in caplog.records)
 
 
 def _exif_rotated(path):

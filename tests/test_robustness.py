@@ -13,7 +13,7 @@ from PIL import Image
 
 import hyperthumb
 from hyperthumb import cli
-from hyperthumb.errors import HyperThumbError, InvalidImageError, InvalidThumbnailError
+from hyperthumb.errors import HyperThumbError, InvalidImageError, InvalidSettingError, InvalidThumbnailError
 from hyperthumb.image_io import load_image
 from hyperthumb.jpeg_file import _MARKER_ID
 from tests.conftest import photo_like
@@ -58,6 +58,19 @@ def resaved(jpeg: bytes, mode: str, **options) -> bytes:
     return out.getvalue()[:2] + segment + out.getvalue()[2:]
 
 
+def scan_cut_short(jpeg: bytes) -> bytes:
+    """The first 20 bytes of the scan, then the end-of-image marker: libjpeg only warns about it."""
+    return jpeg[:jpeg.index(b"\xff\xda") + 20] + b"\xff\xd9"
+
+
+def _scan_bytes_changed(jpeg: bytes) -> bytes:
+    """Three bytes of the scan changed: libjpeg decodes on past them with a warning at most."""
+    data, scan = bytearray(jpeg), jpeg.index(b"\xff\xda")
+    for offset in (40, 90, 140):
+        data[scan + offset] = 0x3C if data[scan + offset] != 0x3C else 0x5A
+    return bytes(data)
+
+
 def _corrupt_scan(jpeg: bytes) -> bytes:
     scan = jpeg.index(b"\xff\xda")
     data = bytearray(jpeg)
@@ -72,6 +85,9 @@ BAD_THUMBNAILS = {
     "truncated by half": lambda j: j[:len(j) // 2],
     "truncated by two bytes": lambda j: j[:-2],
     "corrupt scan": _corrupt_scan,
+    "scan cut short, end marker kept": scan_cut_short,
+    "scan bytes changed": _scan_bytes_changed,
+    "arithmetic coded": lambda j: j.replace(b"\xff\xc0", b"\xff\xc9", 1),
     "table entry 0": lambda j: with_table_entry(j, 0),
     "chroma subsampled 4:2:0": lambda j: resaved(j, "RGB", subsampling=2),
     "grayscale": lambda j: resaved(j, "L"),
@@ -91,6 +107,50 @@ BAD_THUMBNAILS = {
 def test_bad_thumbnail_raises_library_error(small_codec, jpeg, case):
     with pytest.raises(InvalidThumbnailError):
         small_codec.decode(BAD_THUMBNAILS[case](jpeg))
+
+
+@pytest.mark.parametrize("case, reason", [("scan cut short, end marker kept", "damaged"),
+                                          ("arithmetic coded", "arithmetic coding")])
+def test_what_is_wrong_with_the_scan_is_named(small_codec, jpeg, case, reason):
+    with pytest.raises(InvalidThumbnailError, match=reason):
+        small_codec.decode(BAD_THUMBNAILS[case](jpeg))
+
+
+@pytest.mark.parametrize("payload", [b"{not json", b"[1, 2]", b'{"v": 1}'])
+def test_a_damaged_marker_says_so_without_python_internals(jpeg, payload):
+    start = jpeg.index(b"\xff\xeb")
+    end = start + 2 + struct.unpack(">H", jpeg[start + 2:start + 4])[0]
+    body = _MARKER_ID + payload
+    with pytest.raises(InvalidThumbnailError) as error:
+        hyperthumb.decode(jpeg[:start] + b"\xff\xeb" + struct.pack(">H", len(body) + 2) + body + jpeg[end:])
+    assert str(error.value) == "the HyperThumb marker is damaged (not the JSON fields HyperThumb writes)"
+
+
+def test_an_absurd_size_in_the_marker_is_not_echoed(small_codec, jpeg):
+    with pytest.raises(InvalidThumbnailError) as error:
+        small_codec.decode(with_marker(jpeg, width=10**300))
+    assert len(str(error.value)) < 100
+
+
+@pytest.mark.parametrize("settings", [{"target_bpp": 0}, {"target_bpp": float("nan")},
+                                      {"target_bpp": None, "rate_t": 1e9}, {"target_bpp": None}])
+def test_encode_settings_out_of_range_are_library_errors(small_codec, settings):
+    with pytest.raises(InvalidSettingError):  # a ValueError too, for callers that caught those
+        small_codec.encode(photo_like(64, 64), **settings)
+
+
+@pytest.mark.parametrize("device", ["foo", "cuda:99"])
+def test_a_device_this_machine_lacks_is_a_plain_error(device):
+    with pytest.raises(InvalidSettingError, match="device|GPU"):
+        hyperthumb.load_model("rdbunet", device=device)
+
+
+def test_the_cli_checks_where_it_will_write_before_working(tmp_path, capsys):
+    cases = (("encode", tmp_path / "missing" / "thumb.jpg", "does not exist"),
+             ("decode", tmp_path / "photo.xyz", "unknown image file extension"))
+    for command, output, reason in cases:  # the input does not exist either: that would be the other error
+        assert cli.main([command, str(tmp_path / "absent.jpg"), "-o", str(output)]) == 1
+        assert reason in capsys.readouterr().err
 
 
 def test_a_plain_jpeg_is_refused(small_codec):
