@@ -198,7 +198,8 @@ class HyperThumbCodec:
         if target_bpp is not None and not 0 < target_bpp < 24:
             raise InvalidSettingError(f"target bpp must be positive and below 24, got {target_bpp}")
         if target_bpp is None and not _SEARCH_RANGE[0] <= rate_t <= _SEARCH_RANGE[1]:
-            raise InvalidSettingError(f"rate setting t must lie in {_SEARCH_RANGE[0]:g}..{_SEARCH_RANGE[1]:g}, got {rate_t}")
+            raise InvalidSettingError(
+                f"rate setting t must lie in {_SEARCH_RANGE[0]:g}..{_SEARCH_RANGE[1]:g}, got {rate_t}")
         photo = np.asarray(load_image(image))
         height, width = photo.shape[:2]
         analysis = self.model.analyze(self._encode_pixels(photo))
