@@ -449,13 +449,21 @@ def decode(path: Optional[str], fast: bool = False, request: gr.Request = None) 
     return [restored, restored, note]
 
 
+def decode_again(path: Optional[str], fast: bool, request: gr.Request = None) -> list:
+    """The Fast decoder switch decodes the file again, as the Encode tab's switches encode again."""
+    return [gr.skip()] * 3 if _upload(path) is None else decode(path, fast, request)
+
+
 STUDY_KEYS_JS = """() => {
   const click = (id) => document.querySelector(`#${id}`)?.click();
   const keys = {a: "study-left-better", b: "study-right-better", "=": "study-same", " ": "study-next",
                 f: "study-flicker", u: "study-undo"};
   document.addEventListener("keydown", (event) => {
     const typing = ["INPUT", "TEXTAREA"].includes(event.target.tagName);
-    if (typing || !document.querySelector("#study-crops") || !(event.key in keys)) return;
+    const shortcut = event.ctrlKey || event.metaKey || event.altKey;  // the browser's, not a vote
+    const crops = document.querySelector("#study-crops");
+    const shown = crops && crops.getClientRects().length > 0;  // only while the study's tab is open
+    if (typing || shortcut || !shown || !(event.key in keys)) return;
     event.preventDefault();
     click(keys[event.key]);
   });
@@ -506,6 +514,15 @@ def _study_summary(summary: dict) -> str:
     return "\n\n".join(lines)
 
 
+def _practice_feedback(vote: dict) -> str:
+    """What an annotator learns once the practice trial, whose answer is known, is answered."""
+    blurred = "B" if vote["expected"] == "left" else "A"
+    if vote["choice"] == vote["expected"]:
+        return f"Practice trial passed (side {blurred} was the blurred one): your votes count from now on."
+    return (f"That was the practice trial, and side {blurred} was the blurred one: the votes under this name are "
+            "left out of the results. Enter another name to take the practice trial again.")
+
+
 def study_handlers(store: VoteStore, pool: Optional[StudyPool]) -> dict[str, Callable]:
     """The study's handlers, bound to its vote file and pool."""
     def require_pool() -> StudyPool:
@@ -515,7 +532,7 @@ def study_handlers(store: VoteStore, pool: Optional[StudyPool]) -> dict[str, Cal
         return pool
 
     def progress(session: str) -> str:
-        return f"{store.session_votes(session)} votes in this session."
+        return f"Votes in this session: {store.session_votes(session)}."
 
     def show(session: str, trial_id: str, paths: list[Path], note: str, request: Optional[gr.Request]) -> list:
         folder = _session_dir(request)  # served under neutral names: the pool's file names say the method
@@ -530,7 +547,9 @@ def study_handlers(store: VoteStore, pool: Optional[StudyPool]) -> dict[str, Cal
         session = _session_id(request)
         skipped = store.condition_of(shown_trial) if shown_trial else None
         drawn = require_pool().draw(store, session, _annotator(name, browser_id), random.Random(), skipped)
-        note = ("Practice trial: one side is clearly worse. " if drawn.issued.practice else "") + \
+        answered = store.vote_on(shown_trial) if shown_trial else None
+        note = (_practice_feedback(answered) + " " if answered and answered["practice"] else "") + \
+            ("Practice trial: one side is clearly worse. " if drawn.issued.practice else "") + \
             "Which side is closer to the original? a, b, = (the same); space for another crop."
         return show(session, drawn.issued.id, [drawn.original, drawn.left, drawn.right], note, request)
 
@@ -538,10 +557,15 @@ def study_handlers(store: VoteStore, pool: Optional[StudyPool]) -> dict[str, Cal
     @user_errors
     def vote(trial_id: str, choice: str, request: gr.Request = None) -> list:
         try:
-            store.vote(trial_id or "", _session_id(request), choice)
+            recorded = store.vote(trial_id or "", _session_id(request), choice)
         except VoteRefused as exc:
             raise UserError(f"Vote not recorded: {exc}.") from None
-        return [progress(_session_id(request)), "Vote recorded."]
+        status = _practice_feedback(recorded) if recorded["practice"] else "Vote recorded."
+        return [progress(_session_id(request)), status]
+
+    def first_trial(name: str, browser_id: str, shown_trial: str, request: gr.Request = None) -> list:
+        """The first trial as the tab opens, so that it never shows empty crops (a trial on screen stays)."""
+        return [gr.skip()] * 6 if shown_trial else trial(name, browser_id, "", request)
 
     def vote_as(choice: str) -> Callable:
         def cast(trial_id: str, request: gr.Request = None) -> list:
@@ -618,43 +642,45 @@ def study_handlers(store: VoteStore, pool: Optional[StudyPool]) -> dict[str, Cal
                 f"{', '.join(f'{bpp:g}' for bpp in require_pool().bpps)} bpp. Trials draw on them from now on, "
                 f"least-voted first.")
 
-    return {"trial": trial, "vote": vote, "vote_as": vote_as, "undo": undo, "results": results, "export": export,
-            "reset": reset, "pick": pick, "add_photo": add_photo}
+    return {"trial": trial, "first_trial": first_trial, "vote": vote, "vote_as": vote_as, "undo": undo,
+            "results": results, "export": export, "reset": reset, "pick": pick, "add_photo": add_photo}
 
 
 def _photo_input(elem_id: str) -> gr.Image:
     """Preview and drag-and-drop; its events take the raw upload (`preprocess=False`), so that the
     app's own checks, not Gradio's, judge the file, and the file reaches the library unchanged."""
     return gr.Image(label=f"Photo ({PHOTO_FORMATS} ...)", type="filepath", sources=["upload", "clipboard"],
-                    height=320, elem_id=elem_id)
+                    height=240, elem_id=elem_id)
 
 
 def _encode_tab() -> None:
     with gr.Row():
         with gr.Column(scale=1):
             photo = _photo_input("photo")
-            gr.Examples(EXAMPLES, inputs=[photo], label="Examples (credits in examples/CREDITS.md)",
-                        examples_per_page=8)
             choice = gr.Radio([*ENCODERS, BOTH], value=next(iter(ENCODERS)), label="Encoder")
             lite = gr.Checkbox(False, label="Lite models", info=LITE_INFO, elem_id="lite")
             bpp = gr.Slider(*BPP_RANGE, value=0.3, step=0.01, label="Target bpp (bits per original pixel)",
-                            info="Re-encodes when you let go.", elem_id="target-bpp")
+                            info="Re-encodes when you let go of the handle; after typing a value, press Encode.",
+                            elem_id="target-bpp")
             run = gr.Button("Encode", variant="primary", elem_id="encode")
+            gr.Examples(EXAMPLES, inputs=[photo], label="Examples (credits in examples/CREDITS.md)",
+                        examples_per_page=8)
         with gr.Column(scale=2):
             status = gr.Markdown(label="Status", elem_id="encode-status")
             with gr.Column(visible=False) as table_box:  # no empty table before the first result
                 metrics = gr.Dataframe(label="Metrics", interactive=False, wrap=True, elem_id="metrics")
             panels = []
-            for name, method in ENCODERS.items():  # one above the other: each gets the column's whole width
+            for method in ENCODERS.values():  # one above the other: each gets the column's whole width
                 with gr.Column(visible=method == registry.ENCODER_METHODS[0]) as column:
                     panels += [
                         column,
                         gr.Markdown(_panel_heading(method), elem_id=f"heading-{method}"),
-                        gr.HTML(label=f"{name} thumbnail at true size", elem_id=f"thumbnail-{method}"),
-                        gr.ImageSlider(label=f"{name} original | reconstruction", type="filepath",
+                        # Labels without the model's name: the heading above names it, lite or not.
+                        gr.HTML(label="Thumbnail at true size", elem_id=f"thumbnail-{method}"),
+                        gr.ImageSlider(label="Original | reconstruction (drag the handle)", type="filepath",
                                        elem_id=f"slider-{method}"),
-                        gr.File(label=f"{name} thumbnail JPEG"),
-                        gr.File(label=f"{name} reconstruction PNG"),
+                        gr.File(label="Thumbnail JPEG"),
+                        gr.File(label="Reconstruction PNG"),
                     ]
     with gr.Row():
         chart = gr.Plot(label="Rate-distortion for this photo (computed after the result)", elem_id="chart", scale=3)
@@ -692,18 +718,20 @@ def _decode_tab() -> None:
             thumbnail = gr.File(label="HyperThumb JPEG", file_types=[".jpg", ".jpeg"], type="filepath")
             fast = gr.Checkbox(label="Fast decoder", value=False, elem_id="decode-fast",
                                info="A one-block decoder for the same file: about 3x quicker, a little less faithful.")
+            run = gr.Button("Decode", variant="primary", elem_id="decode")
         with gr.Column():
             note = gr.Markdown(label="Status", elem_id="decode-status")
             restored = gr.Image(label="Restored photo", type="filepath", interactive=False)
             download = gr.File(label="Restored PNG")
-    gr.Button("Decode", variant="primary").click(
-        decode, [thumbnail, fast], [restored, download, note], api_name="decode",
-        api_description="Restores the full-resolution photo from a HyperThumb JPEG, with the model's full or fast "
-                        "decoder; the note names the checkpoint.",
-        concurrency_id=MODEL_WORK)
+    run.click(decode, [thumbnail, fast], [restored, download, note], api_name="decode",
+              api_description="Restores the full-resolution photo from a HyperThumb JPEG, with the model's full or "
+                              "fast decoder; the note names the checkpoint.",
+              concurrency_id=MODEL_WORK)
+    fast.input(decode_again, [thumbnail, fast], [restored, download, note], api_visibility="private",
+               concurrency_id=MODEL_WORK)
 
 
-def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> None:
+def _study_tab(demo: gr.Blocks, tab: gr.Tab, store: VoteStore, pool: Optional[StudyPool]) -> None:
     handlers = study_handlers(store, pool)
     gr.Markdown("A blind study: the original crop and two reconstructions of it at the same bpp, at 100 % zoom, "
                 "made by two of the compared methods in random order. Which side is closer to the original? "
@@ -744,6 +772,7 @@ def _study_tab(demo: gr.Blocks, store: VoteStore, pool: Optional[StudyPool]) -> 
     undo.click(handlers["undo"], None, trial_outputs, api_name="study_undo",
                api_description="Removes this session's last vote and returns its trial again: trial id, "
                                "original crop, A, B, progress, status.")
+    tab.select(handlers["first_trial"], [name, browser_id, trial_id], trial_outputs, api_visibility="private")
     flicker.click(None, js=STUDY_FLICKER_JS)
     side_by_side.click(None, js=STUDY_SIDE_BY_SIDE_JS)
     demo.load(None, browser_id, browser_id, js="(id) => id || crypto.randomUUID()")
@@ -812,8 +841,8 @@ def build_demo(labels_db: Optional[str] = None, study_dir: Optional[str] = None)
             _encode_tab()
         with gr.Tab("Decode"):
             _decode_tab()
-        with gr.Tab("Label (blind study)"):
-            _study_tab(demo, store, pool)
+        with gr.Tab("Label (blind study)") as study_tab:
+            _study_tab(demo, study_tab, store, pool)
         demo.unload(end_session)
     return demo.queue(default_concurrency_limit=2)
 

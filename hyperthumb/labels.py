@@ -179,6 +179,12 @@ class VoteStore:
         with self._connect() as connection:
             return self._select(connection, "ORDER BY v.id")
 
+    def vote_on(self, trial_id: str) -> Optional[dict]:
+        """The vote on a trial, as exported; None if it has none."""
+        with self._connect() as connection:
+            votes = self._select(connection, "WHERE v.trial_id = ?", (trial_id,))
+        return votes[0] if votes else None
+
     def session_votes(self, session: str) -> int:
         with self._connect() as connection:
             return connection.execute("SELECT COUNT(*) FROM votes v JOIN trials t ON t.id = v.trial_id"

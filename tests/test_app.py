@@ -229,7 +229,8 @@ def test_study_votes_land_once_each_and_only_from_their_session(client, served):
     assert Image.open(original).size == Image.open(left).size == Image.open(right).size  # one crop, 1:1
     assert "rdbunet" not in trial_id + left + right and "transformer" not in left + right  # blind
     progress, status = client.predict(trial_id, "left", api_name="/study_vote")
-    assert status == "Vote recorded." and "1 votes" in progress
+    # the session's first trial is the practice one, whose answer is known: the status says how it went
+    assert status.startswith(("Practice trial passed", "That was the practice trial")) and "session: 1." in progress
     replay = client.predict(trial_id, "right", api_name="/study_vote")
     assert "already" in replay[-1]
     assert "not issued to this session" in client.predict("forged", "left", api_name="/study_vote")[-1]
@@ -239,6 +240,15 @@ def test_study_votes_land_once_each_and_only_from_their_session(client, served):
     with sqlite3.connect(served[1] / "labels.sqlite") as connection:
         rows = connection.execute("SELECT trial_id, choice FROM votes").fetchall()
     assert rows == [(trial_id, "left")]
+
+
+def test_a_missed_practice_trial_is_told_to_the_annotator(client, served):
+    newcomer = Client(client.src, verbose=False)
+    trial_id, *_ = newcomer.predict("newcomer", "", api_name="/study_trial")
+    with sqlite3.connect(served[1] / "labels.sqlite") as connection:
+        expected, = connection.execute("SELECT expected FROM trials WHERE id = ?", (trial_id,)).fetchone()
+    _progress, status = newcomer.predict(trial_id, "right" if expected == "left" else "left", api_name="/study_vote")
+    assert status.startswith("That was the practice trial") and "left out of the results" in status
 
 
 def test_the_study_undo_frees_the_last_trial(client):
@@ -308,7 +318,10 @@ def test_the_results_endpoint_recovers_a_scripted_ranking_as_a_reference_fit_doe
             left, right, expected = connection.execute(
                 "SELECT method_left, method_right, expected FROM trials WHERE id = ?", (trial_id,)).fetchone()
         choice = expected or ("left" if ranking.index(left) < ranking.index(right) else "right")
-        assert client.predict(trial_id, choice, api_name="/study_vote")[-1] == "Vote recorded."
+        status = client.predict(trial_id, choice, api_name="/study_vote")[-1]
+        assert status == ("Vote recorded." if expected is None else
+                          f"Practice trial passed (side {'B' if expected == 'left' else 'A'} was the blurred one): "
+                          "your votes count from now on.")
     *_charts, scores, _pairs, summary = client.predict(api_name="/study_results")
     assert summary.startswith("**18 votes**")
     overall = {row[0]: dict(zip(scores["headers"], row)) for row in scores["data"] if row[1] == "all"}

@@ -115,7 +115,7 @@ def _next_trial_shown(page, votes: int) -> None:
     """Waits until the session's vote count reads `votes`, the next trial has replaced "Vote
     recorded.", and its crops are loaded with no event pending (Gradio fades pending outputs)."""
     page.wait_for_function(
-        "(votes) => document.querySelector('#study-progress').innerText.includes(`${votes} votes`)"
+        "(votes) => document.querySelector('#study-progress').innerText.includes(`session: ${votes}.`)"
         " && document.querySelector('#study-status').innerText.includes('Which side')"
         " && !document.querySelector('.pending')"
         " && [...document.querySelectorAll('#study-crops img')].every((img) => img.complete && img.naturalWidth)",
@@ -126,12 +126,19 @@ def test_an_annotator_votes_by_keyboard_undoes_one_and_reads_the_results(study_p
     page, database, _folder = study_page
     ARTIFACTS.mkdir(exist_ok=True)
     votes_before = _count(database, "SELECT COUNT(*) FROM votes")
-    page.keyboard.press(" ")  # space: a trial, here the practice one with its known answer
-    page.get_by_text("Practice trial").wait_for()
+    page.get_by_text("Practice trial").wait_for()  # the tab opens on a trial, the practice one: no empty crops
+    page.keyboard.press("Control+a")  # the browser's shortcut, not a vote
+    page.evaluate("() => getSelection().removeAllRanges()")  # what it selected, out of the screenshots
+    page.get_by_role("tab", name="Encode").click()
+    page.keyboard.press("a")  # the study's keys act on its own tab only
+    page.get_by_role("tab", name="Label (blind study)").click()
+    page.wait_for_timeout(1000)
+    assert _count(database, "SELECT COUNT(*) FROM votes") == votes_before
     practice = "SELECT expected FROM trials WHERE practice = 1 ORDER BY issued_at DESC LIMIT 1"
     with sqlite3.connect(database) as connection:
         page.keyboard.press({"left": "a", "right": "b"}[connection.execute(practice).fetchone()[0]])
     _next_trial_shown(page, 1)
+    assert "Practice trial passed" in page.locator("#study-status").inner_text()
     page.screenshot(path=str(ARTIFACTS / "study_trial.png"), full_page=True, animations="disabled")
     sides = "() => ['#study-left img', '#study-right img'].map((s) => document.querySelector(s).src).join(' ')"
     shown = page.evaluate(sides)
@@ -146,7 +153,7 @@ def test_an_annotator_votes_by_keyboard_undoes_one_and_reads_the_results(study_p
         undone_trial, undone_choice = connection.execute(last).fetchone()
     page.keyboard.press("u")
     page.get_by_text("Your last vote was removed").wait_for()
-    assert "9 votes" in page.locator("#study-progress").inner_text()
+    assert "session: 9." in page.locator("#study-progress").inner_text()
     assert _count(database, "SELECT COUNT(*) FROM votes") == votes_before + 9
     page.keyboard.press("a")  # the undone trial, judged anew
     _next_trial_shown(page, 10)
