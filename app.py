@@ -37,7 +37,7 @@ from hyperthumb import charts
 from hyperthumb.checkpoint import checkpoint_summary
 from hyperthumb.errors import (CheckpointNotFoundError, HyperThumbError, ImageSizeError, InvalidImageError,
                                InvalidThumbnailError)
-from hyperthumb.image_io import MIN_SIDE, load_image
+from hyperthumb.image_io import MIN_SIDE, load_image, probe_image
 from hyperthumb.jpeg_file import find_marker
 from hyperthumb.labels import VoteRefused, VoteStore
 from hyperthumb import registry
@@ -164,6 +164,21 @@ def _open_photo(payload: Union[None, str, dict]) -> tuple[Image.Image, Path, str
         return load_image(path, max_pixels=APP_MAX_PIXELS), path, name
     except HyperThumbError as exc:
         raise UserError(_with_file_name(exc, path, name)) from None
+
+
+@outputs(1)
+@user_errors
+def check_upload(payload: Union[None, str, dict]) -> str:
+    """An upload's first answer, from its header alone: its size, or at once what is wrong with it."""
+    upload = _upload(payload)
+    if upload is None:
+        return ""
+    path, name = upload
+    try:
+        width, height = probe_image(path, max_pixels=APP_MAX_PIXELS)
+    except HyperThumbError as exc:
+        raise UserError(_with_file_name(exc, path, name)) from None
+    return f"**{html.escape(name)}**: {width}x{height} pixels. Choose the encoder and the target bpp, then Encode."
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -692,6 +707,7 @@ def _encode_tab() -> None:
                                                            "encoder choice changes."),
                 (lite.input, "encode_on_lite_change", "The same as /encode; the page calls it when the lite "
                                                       "models are switched on or off.")]
+    photo.upload(check_upload, photo, status, preprocess=False, api_visibility="private", show_progress="hidden")
     for trigger, api_name, description in triggers:
         shown = trigger(encode, [photo, choice, bpp, lite, encoded], [*panels, table_box, metrics, encoded, status],
                         api_name=api_name,

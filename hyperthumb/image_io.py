@@ -1,11 +1,12 @@
 """The one door every input photo comes through: decoded, upright, 8-bit RGB, within limits."""
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Iterator, Optional, Union
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -59,32 +60,49 @@ def _upright(image: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(image) if image.getexif().get(_ORIENTATION, 1) != 1 else image
 
 
+@contextlib.contextmanager
+def _plain_errors() -> Iterator[None]:
+    """Pillow's many error types, and its messages that name the server's path, as InvalidImageError."""
+    try:
+        with warnings.catch_warnings():  # our own limit decides; Pillow's hard limit still raises
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    except InvalidImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageSizeError("the image is too large to open safely") from None
+    except Exception:
+        raise InvalidImageError("the file is not a readable image (damaged, or not a photo format)") from None
+
+
+def _checked_header(source: ImageSource, max_pixels: int) -> Image.Image:
+    """The image opened, its size within limits; its pixels not decoded yet."""
+    image = _open(source)
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageSizeError(f"the image is {width}x{height} ({width * height / 1e6:.0f} MP), over the limit "
+                             f"of {max_pixels / 1e6:.0f} MP")
+    if min(width, height) < MIN_SIDE:
+        raise ImageSizeError(f"the image is {width}x{height}; each side must be at least {MIN_SIDE} pixels")
+    return image
+
+
 def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Opens a photo and returns it upright (EXIF orientation applied) as 8-bit RGB.
 
     Raises InvalidImageError for anything that is not a decodable image of a usable size.
     """
-    try:
-        with warnings.catch_warnings():  # our own limit decides; Pillow's hard limit still raises
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = _open(source)
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageSizeError(
-                    f"the image is {width}x{height} ({width * height / 1e6:.0f} MP), over the limit "
-                    f"of {max_pixels / 1e6:.0f} MP")
-            image.load()
-            image = _to_8bit_rgb(_upright(image))
-    except InvalidImageError:
-        raise
-    except Image.DecompressionBombError:
-        raise ImageSizeError("the image is too large to open safely") from None
-    except Exception:  # Pillow raises many types for unreadable data, and its messages name the server's path
-        raise InvalidImageError("the file is not a readable image (damaged, or not a photo format)") from None
-    if min(image.size) < MIN_SIDE:
-        raise ImageSizeError(
-            f"the image is {image.size[0]}x{image.size[1]}; each side must be at least {MIN_SIDE} pixels")
-    return image
+    with _plain_errors():
+        image = _checked_header(source, max_pixels)
+        image.load()
+        return _to_8bit_rgb(_upright(image))
+
+
+def probe_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) as stored, from the header alone, checked as `load_image` checks it: a
+    quick first answer to an upload (a damaged body still waits for `load_image`)."""
+    with _plain_errors():
+        return _checked_header(source, max_pixels).size
 
 
 def to_tensor(image: Union[Image.Image, np.ndarray], device: "Optional[torch.device | str]" = None,

@@ -44,6 +44,7 @@ def test_a_user_encodes_compares_and_survives_a_bad_upload(tmp_path):
 
             page.locator("#photo input[type=file]").set_input_files(str(EXAMPLE))
             page.locator("#photo img").first.wait_for()  # the preview of the upload
+            page.get_by_text("1280x800 pixels. Choose the encoder").wait_for()  # its first answer, from its header
             page.get_by_label("Both, side by side").check()  # changing the encoder encodes
             page.locator("#thumbnail-transformer img").wait_for(timeout=120_000)
             page.locator("#slider-transformer img").first.wait_for(timeout=30_000)
@@ -74,6 +75,7 @@ def test_a_user_encodes_compares_and_survives_a_bad_upload(tmp_path):
 
             page.locator("#photo button[aria-label='Remove Image']").first.click()
             page.locator("#photo input[type=file]").set_input_files(str(broken))
+            page.get_by_text("Could not use holiday.jpg").wait_for(timeout=60_000)  # said on upload, before Encode
             page.locator("#encode").click()
             page.get_by_text("Could not use holiday.jpg").wait_for(timeout=60_000)
             assert page.locator("#thumbnail-rdbunet img").is_visible()  # the previous result stays

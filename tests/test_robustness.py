@@ -13,8 +13,9 @@ from PIL import Image
 
 import hyperthumb
 from hyperthumb import cli
-from hyperthumb.errors import HyperThumbError, InvalidImageError, InvalidSettingError, InvalidThumbnailError
-from hyperthumb.image_io import load_image
+from hyperthumb.errors import (HyperThumbError, ImageSizeError, InvalidImageError, InvalidSettingError,
+                               InvalidThumbnailError)
+from hyperthumb.image_io import load_image, probe_image
 from hyperthumb.jpeg_file import _MARKER_ID
 from tests.conftest import photo_like
 
@@ -276,3 +277,11 @@ def test_pixel_limit_is_a_parameter():
 def test_unusable_images(source):
     with pytest.raises(InvalidImageError):
         load_image(source)
+    with pytest.raises(InvalidImageError):  # the header alone tells
+        probe_image(source)
+
+
+def test_a_probe_reads_the_size_from_the_header_alone():
+    assert probe_image(_saved(photo_like(80, 48), "JPEG")) == (80, 48)
+    with pytest.raises(ImageSizeError, match="over the limit"):
+        probe_image(_png_header_only(12_000, 10_000))  # a bomb's header, no pixels to decode
