@@ -464,6 +464,22 @@ def decode(path: Optional[str], fast: bool = False, request: gr.Request = None) 
     return [restored, restored, note]
 
 
+@outputs(1)
+@user_errors
+def check_thumbnail(path: Optional[str]) -> str:
+    """A thumbnail's first answer, from its marker alone: what it will restore, or what is wrong with it."""
+    upload = _upload(path)
+    if upload is None:
+        return ""
+    path, name = upload
+    try:
+        marker = find_marker(path.read_bytes())
+    except HyperThumbError as exc:
+        raise UserError(_with_file_name(exc, path, name)) from None
+    return (f"**{html.escape(name)}**: a {marker.encoder} thumbnail of a {marker.width}x{marker.height} photo. "
+            "Press Decode.")
+
+
 def decode_again(path: Optional[str], fast: bool, request: gr.Request = None) -> list:
     """The Fast decoder switch decodes the file again, as the Encode tab's switches encode again."""
     return [gr.skip()] * 3 if _upload(path) is None else decode(path, fast, request)
@@ -745,6 +761,7 @@ def _decode_tab() -> None:
               concurrency_id=MODEL_WORK)
     fast.input(decode_again, [thumbnail, fast], [restored, download, note], api_visibility="private",
                concurrency_id=MODEL_WORK)
+    thumbnail.upload(check_thumbnail, thumbnail, note, api_visibility="private", show_progress="hidden")
 
 
 def _study_tab(demo: gr.Blocks, tab: gr.Tab, store: VoteStore, pool: Optional[StudyPool]) -> None:

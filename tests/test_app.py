@@ -198,6 +198,17 @@ def test_decode_tab_restores_a_downloaded_thumbnail_and_names_the_model(client, 
     assert download_fast.endswith("_restored_fast.png") and download.endswith("_restored.png")
 
 
+def test_uploads_are_answered_from_their_headers(served, encoded, photo_path):
+    import app
+
+    assert app.check_upload(photo_path).endswith(f"{WIDTH}x{HEIGHT} pixels. Choose the encoder and the target bpp, "
+                                                 "then Encode.")
+    thumbnail = encoded["rdbunet", 0.2][0]
+    assert f"a rdbunet thumbnail of a {WIDTH}x{HEIGHT} photo" in app.check_thumbnail(thumbnail)
+    plain = _write(served[1], "plain.jpg", lambda path: photo_like(64, 64).save(path, "JPEG"))
+    assert app.check_thumbnail(plain).startswith("Could not use plain.jpg: this JPEG has no HyperThumb marker")
+
+
 def test_decode_tab_restores_a_lite_thumbnail_with_or_without_fast(client, served):
     """A lite model's thumbnail (made by the library) decodes with its own decoder, a fast one."""
     import hyperthumb
