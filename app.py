@@ -33,32 +33,39 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 import hyperthumb
-from hyperthumb import charts
-from hyperthumb.checkpoint import checkpoint_summary
-from hyperthumb.errors import (CheckpointNotFoundError, HyperThumbError, ImageSizeError, InvalidImageError,
-                               InvalidThumbnailError)
-from hyperthumb.image_io import MIN_SIDE, load_image, probe_image
-from hyperthumb.jpeg_file import find_marker
-from hyperthumb.labels import VoteRefused, VoteStore
-from hyperthumb import registry
-from hyperthumb.methods import MethodResult, measure, run_method
-from hyperthumb.registry import BASELINE, REFERENCE_METHODS
-from hyperthumb.runtime import keep_freed_memory
-from hyperthumb.metrics import lpips_available
-from hyperthumb.study import (MANIFEST, STUDY_DIR_ENV, StudyPool, box_around, results as study_results,
-                              scores_figure, win_rate_figure)
-from hyperthumb.study_uploads import UPLOADS_DIR_ENV, add_photo as add_to_pool
+from hyperthumb import zoo
+from hyperthumb.codec.image_io import load_image, probe_image
+from hyperthumb.codec.runtime import keep_freed_memory
+from hyperthumb.errors import (
+    CheckpointNotFoundError,
+    HyperThumbError,
+    ImageSizeError,
+    InvalidImageError,
+    InvalidThumbnailError,
+)
+from hyperthumb.evaluation import charts
+from hyperthumb.evaluation.methods import MethodResult, measure, run_method
+from hyperthumb.evaluation.metrics import lpips_available
+from hyperthumb.jpeg.marker import find_marker
+from hyperthumb.limits import MIN_SIDE
+from hyperthumb.study.pool import MANIFEST, STUDY_DIR_ENV, StudyPool, box_around
+from hyperthumb.study.ranking import results as study_results
+from hyperthumb.study.ranking import scores_figure, win_rate_figure
+from hyperthumb.study.uploads import UPLOADS_DIR_ENV
+from hyperthumb.study.uploads import add_photo as add_to_pool
+from hyperthumb.study.votes import VoteRefused, VoteStore
+from hyperthumb.zoo import BASELINE, REFERENCE_METHODS, checkpoint_summary
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(path) for path in (ROOT / "examples").glob("*.jpg"))
-ENCODERS = {registry.METHODS[method].label: method for method in registry.ENCODER_METHODS}
+ENCODERS = {zoo.METHODS[method].label: method for method in zoo.ENCODER_METHODS}
 BOTH = "Both, side by side"
 # The README's session 25 6K bench (encode 2.5-2.6x, decode 3.9x faster than the full models) and
 # the BD-PSNR of both against bicubic-jpeg on the four sets (0.48-1.13 dB lower).
 LITE_INFO = ("the same two architectures, slimmed: about 3x faster to encode and decode on a CPU, "
              "0.5-1.1 dB lower HR PSNR")
 CHART_RATES = (0.1, 0.2, 0.3, 0.5)
-CHART_METHODS = (*ENCODERS.values(), *registry.LITE_METHODS, BASELINE, *REFERENCE_METHODS)
+CHART_METHODS = (*ENCODERS.values(), *zoo.LITE_METHODS, BASELINE, *REFERENCE_METHODS)
 # The chart runs every method at native scale; beyond this side it takes a centre region instead.
 # Its 6 methods x 4 rates take about 26 s on 0.8 MP on a 2-core CPU (AVIF alone half of it), so
 # 512 x 512 keeps it near 10 s; on a GPU the learned methods are quick, the CPU-bound references not.
@@ -238,7 +245,7 @@ PANEL_OUTPUTS = 6  # per encoder: its column, heading, thumbnail at true size, b
 
 def _panel_heading(method: str) -> str:
     """Names the model shown (a lite model under its architecture's panel says so)."""
-    return f"### {registry.METHODS[method].label}"
+    return f"### {zoo.METHODS[method].label}"
 
 
 def _chosen(choice: str) -> list[str]:
@@ -326,7 +333,7 @@ def encode(photo: Union[None, str, dict], choice: str, target_bpp: float, lite: 
             if architecture not in chosen:
                 panels += [gr.Column(visible=False), *[gr.skip()] * (PANEL_OUTPUTS - 1)]
                 continue
-            method = registry.LITE_MODEL_OF[architecture] if lite else architecture
+            method = zoo.LITE_MODEL_OF[architecture] if lite else architecture
             progress(chosen.index(architecture) / len(chosen), desc=f"Encoding with {method}")
             result = run_method(method, photo, target_bpp)
             thumbnail = folder / f"{stem}_{method}_{target_bpp:.2f}bpp.jpg"
@@ -459,7 +466,7 @@ def decode(path: Optional[str], fast: bool = False, request: gr.Request = None) 
     restored = _save_png(photo, _session_dir(request) / f"{Path(name).stem}{suffix}.png")
     note = (f"Restored a {photo.size[0]}x{photo.size[1]} photo from {html.escape(name)}, a {_kib(len(jpeg))} thumbnail "
             f"({len(jpeg) * 8 / (photo.size[0] * photo.size[1]):.4f} bpp), with "
-            f"{_model_note(registry.FAST_DECODER_OF.get(encoder, encoder) if fast else encoder)} "
+            f"{_model_note(zoo.FAST_DECODER_OF.get(encoder, encoder) if fast else encoder)} "
             f"on {hyperthumb.default_device()}.")
     return [restored, restored, note]
 
@@ -702,7 +709,7 @@ def _encode_tab() -> None:
                 metrics = gr.Dataframe(label="Metrics", interactive=False, wrap=True, elem_id="metrics")
             panels = []
             for method in ENCODERS.values():  # one above the other: each gets the column's whole width
-                with gr.Column(visible=method == registry.ENCODER_METHODS[0]) as column:
+                with gr.Column(visible=method == zoo.ENCODER_METHODS[0]) as column:
                     panels += [
                         column,
                         gr.Markdown(_panel_heading(method), elem_id=f"heading-{method}"),
@@ -854,7 +861,7 @@ def _study_tab(demo: gr.Blocks, tab: gr.Tab, store: VoteStore, pool: Optional[St
 
 
 def _header() -> str:
-    models = ", ".join(_model_note(encoder) for encoder in registry.ENCODING_METHODS)
+    models = ", ".join(_model_note(encoder) for encoder in zoo.ENCODING_METHODS)
     return ("# HyperThumb\nA photo becomes an ordinary JPEG thumbnail, 4x smaller per side, from which a small "
             f"neural decoder restores the full photo.\n\nDevice: **{hyperthumb.default_device()}**. "
             f"Models: {models}.")

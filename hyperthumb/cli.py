@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import HyperThumbError, InvalidSettingError
-from .runtime import keep_freed_memory
+from hyperthumb.codec.runtime import keep_freed_memory
+from hyperthumb.errors import HyperThumbError, InvalidSettingError
 
 if TYPE_CHECKING:
-    from .train import TrainOptions
+    from hyperthumb.training.train import TrainOptions
 
 
 def _writable(output: Path, image: bool) -> None:
@@ -27,7 +27,7 @@ def _writable(output: Path, image: bool) -> None:
 
 
 def _encode(args: argparse.Namespace) -> None:
-    from . import load_model
+    from hyperthumb.zoo import load_model
 
     _writable(Path(args.output), image=False)
     codec = load_model(args.encoder, source=args.weights, device=args.device)
@@ -39,7 +39,7 @@ def _encode(args: argparse.Namespace) -> None:
 
 
 def _decode(args: argparse.Namespace) -> None:
-    from . import decode
+    from hyperthumb.zoo import decode
 
     _writable(Path(args.output), image=True)
     photo = decode(args.input, device=args.device, weights=args.weights, fast=args.fast)
@@ -48,9 +48,9 @@ def _decode(args: argparse.Namespace) -> None:
 
 
 def _info(args: argparse.Namespace) -> None:
-    from .model import HyperThumbConfig, HyperThumbModel, parameter_counts
-    from .registry import encoder_options
-    from .profile import gflops_per_megapixel
+    from hyperthumb.evaluation.flops import gflops_per_megapixel
+    from hyperthumb.models.model import HyperThumbConfig, HyperThumbModel, parameter_counts
+    from hyperthumb.zoo import encoder_options
 
     for encoder in args.encoders:
         model = HyperThumbModel(HyperThumbConfig(encoder=encoder, encoder_options=encoder_options(encoder, args.preset)))
@@ -62,7 +62,7 @@ def _info(args: argparse.Namespace) -> None:
 
 def train_options(args: argparse.Namespace, command: str = "") -> TrainOptions:
     """The `train` subcommand's arguments as the library's `TrainOptions`."""
-    from .train import TrainOptions
+    from hyperthumb.training.train import TrainOptions
 
     return TrainOptions(encoder=args.encoder, data=args.data, val=args.val, out=args.out, preset=args.preset,
                         steps=args.steps, minutes=args.minutes, batch=args.batch, patch=args.patch,
@@ -78,20 +78,20 @@ def train_options(args: argparse.Namespace, command: str = "") -> TrainOptions:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from .train import train
+    from hyperthumb.training.train import train
 
     options = train_options(args, command="python -m hyperthumb " + " ".join(map(shlex.quote, sys.argv[1:])))
     print(f"checkpoint in {train(options)}")
 
 
 def _lpips_weights(args: argparse.Namespace) -> None:
-    from .lpips_weights import provision
+    from hyperthumb.evaluation.lpips_weights import provision
 
     print(f"LPIPS weights at {provision(Path(args.archive) if args.archive else None)}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from .evaluate import evaluate
+    from hyperthumb.evaluation.evaluate import evaluate
 
     sets = dict(args.sets)
     if args.inputs:
@@ -113,20 +113,20 @@ def _named_set(text: str) -> tuple[str, list[str]]:
 
 
 def _curves(args: argparse.Namespace) -> None:
-    from .curves import write_curves
+    from hyperthumb.evaluation.curves import write_curves
 
     print(f"training curves in {write_curves(args.folders, args.output)}")
 
 
 def _publish(args: argparse.Namespace) -> None:
-    from .publish import publish
+    from hyperthumb.release.publish import publish
 
     uploaded = publish(args.weights, args.repo, revision=args.revision)
     print(f"uploaded {', '.join(uploaded)} to {args.repo}" + (f" (branch {args.revision})" if args.revision else ""))
 
 
 def _card(args: argparse.Namespace) -> None:
-    from .model_card import write_model_card
+    from hyperthumb.release.model_card import write_model_card
 
     print(f"model card written to {write_model_card(args.folder, summary=args.summary)}")
 
@@ -143,9 +143,9 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from . import default_device
-    from .bench import available_engines, describe_machine, format_table, run_bench
-    from .engines import ENGINES
+    from hyperthumb.codec.engines import ENGINES
+    from hyperthumb.evaluation.bench import available_engines, describe_machine, format_table, run_bench
+    from hyperthumb.zoo import default_device
 
     device = args.device or default_device()
     engines, missing = available_engines(args.engine or (ENGINES if device == "cpu" else ["torch"]))
@@ -157,22 +157,10 @@ def _bench(args: argparse.Namespace) -> None:
     print(format_table(results))
 
 
-def _gpu_round(args: argparse.Namespace) -> None:
-    from .gpu_round import gpu_round, prepare_data
-
-    if args.prepare:
-        print(f"photos for the round in {prepare_data(Path(args.datasets), Path(args.prepare))}")
-        return
-    if not args.out or not args.data:
-        raise ValueError("give --data and --out (or --prepare DIR to make the data folder first)")
-    report = gpu_round(Path(args.out), Path(args.data), args.minutes_per_model, args.smoke, steps=args.steps,
-                       fast_minutes=args.fast_minutes)
-    print(f"report in {report}")
-
-
 def _study(args: argparse.Namespace) -> None:
-    from .labels import VoteStore
-    from .study import prepare, publish_votes
+    from hyperthumb.release.votes_dataset import publish_votes
+    from hyperthumb.study.pool import prepare
+    from hyperthumb.study.votes import VoteStore
 
     if args.action == "prepare":
         manifest = prepare(args.photos, args.bpp, args.out, methods=args.methods, crop=args.crop,
@@ -186,12 +174,18 @@ def _study(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .engines import ENGINES
-    from .gpu_round import FAST_MINUTES, STEPS as ROUND_STEPS
-    from .registry import (ARCHITECTURES, ENCODER_METHODS, ENCODING_METHODS, FAST_DECODER_OF, LITE_METHODS, METHODS,
-                           PRESETS)
-    from .study import CROP_SIDE, STUDY_METHODS
-    from .train import TrainOptions
+    from hyperthumb.codec.engines import ENGINES
+    from hyperthumb.study.pool import CROP_SIDE, STUDY_METHODS
+    from hyperthumb.training.train import TrainOptions
+    from hyperthumb.zoo import (
+        ARCHITECTURES,
+        ENCODER_METHODS,
+        ENCODING_METHODS,
+        FAST_DECODER_OF,
+        LITE_METHODS,
+        METHODS,
+        PRESETS,
+    )
 
     parser = argparse.ArgumentParser(prog="python -m hyperthumb", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -301,19 +295,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="photos evaluated at once, one process each")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_evaluate)
-
-    p = commands.add_parser("gpu-round", help="train, benchmark and evaluate in one short GPU loan")
-    p.add_argument("--out", help="folder for checkpoints, evaluations and report.md (written as it goes)")
-    p.add_argument("--data", help="photos in the datasets' layout, e.g. a folder made by --prepare")
-    p.add_argument("--minutes-per-model", type=float, default=2.5, help="training minutes for each checkpoint")
-    p.add_argument("--smoke", action="store_true", help="every step on the CPU with tiny budgets (about a minute)")
-    p.add_argument("--fast-minutes", type=float, default=FAST_MINUTES,
-                   help="training minutes for each fast decoder moved onto its new encoder")
-    p.add_argument("--steps", nargs="+", default=list(ROUND_STEPS), choices=ROUND_STEPS,
-                   help="which steps to run (all by default; a short loan may rerun one)")
-    p.add_argument("--prepare", metavar="DIR", help="only write the compact photo folder that travels to the GPU")
-    p.add_argument("--datasets", default="../shared/datasets", help="source of --prepare")
-    p.set_defaults(run=_gpu_round)
 
     p = commands.add_parser("curves", help="training curves of several runs on one HTML page")
     p.add_argument("folders", nargs="+", help="training folders holding train_log.csv")

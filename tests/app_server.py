@@ -11,10 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import pytest
-
-import hyperthumb
-from tests.conftest import small_cached_model
+from hyperthumb.zoo import ModelZoo, use_zoo
+from tests.conftest import small_checkpoint_loader
 
 
 def free_port() -> int:
@@ -28,8 +26,7 @@ def running_app(labels_db: Path) -> Iterator[str]:
     """Yields the URL of the app, its labels going to `labels_db`."""
     import app
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hyperthumb, "_cached_model", small_cached_model)
+    with use_zoo(ModelZoo(loader=small_checkpoint_loader)):
         demo = app.build_demo(str(labels_db))
         port = free_port()
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)

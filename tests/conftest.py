@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import lru_cache
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
-from hyperthumb.codec import HyperThumbCodec
+from hyperthumb.codec.thumbnail_codec import HyperThumbCodec
 from hyperthumb.errors import CheckpointNotFoundError
-from hyperthumb.model import HyperThumbConfig, HyperThumbModel
-from hyperthumb.registry import ENCODER_OF_CHECKPOINT, FAST_DECODER_CHECKPOINTS, MARKER_OF_CHECKPOINT
+from hyperthumb.models.model import HyperThumbConfig, HyperThumbModel
+from hyperthumb.zoo import ENCODER_OF_CHECKPOINT, FAST_DECODER_CHECKPOINTS, MARKER_OF_CHECKPOINT
 
 # Test tensors are small: one thread beats two, and does not fight the training runs for the cores.
 torch.set_num_threads(1)
@@ -62,12 +61,10 @@ def small_codec() -> HyperThumbCodec:
     return HyperThumbCodec(small_model("rdbunet"), name="rdbunet")
 
 
-@lru_cache(maxsize=None)
-def small_cached_model(checkpoint: str, source, device: str) -> HyperThumbCodec:
-    """Stands in for `hyperthumb._cached_model`: a small random-weight codec per checkpoint name,
-    for tests of what runs the models (app, study pool), not of the trained weights; a name with no
-    shipped checkpoint is not found, as in the real one."""
+def small_checkpoint_loader(checkpoint: str, source, device: str) -> HyperThumbModel:
+    """A `ModelZoo` loader for tests of what runs the models (app, study pool), not of the trained
+    weights: a small random-weight model per checkpoint name; a name with no shipped checkpoint is
+    not found, as with the real loader."""
     if checkpoint not in MARKER_OF_CHECKPOINT:
         raise CheckpointNotFoundError(f"no checkpoint for {checkpoint!r}")
-    return HyperThumbCodec(small_checkpoint_model(checkpoint), name=checkpoint, device=device,
-                           marker=MARKER_OF_CHECKPOINT[checkpoint])
+    return small_checkpoint_model(checkpoint).to(device)

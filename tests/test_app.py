@@ -17,9 +17,9 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from hyperthumb.jpeg_file import find_marker
-from hyperthumb.labels import VoteStore
-from hyperthumb.study import STUDY_METHODS
+from hyperthumb.jpeg.marker import find_marker
+from hyperthumb.study.pool import STUDY_METHODS
+from hyperthumb.study.votes import VoteStore
 from tests.app_server import running_app
 from tests.conftest import photo_like
 from tests.test_robustness import scan_cut_short, with_marker
@@ -98,13 +98,13 @@ def test_encode_meets_the_target_with_a_real_file(encoded, method, target):
     assert abs(bpp - target) <= 0.05 * target
     jpeg = open(thumbnail, "rb").read()
     assert len(jpeg) * 8 / (WIDTH * HEIGHT) == pytest.approx(bpp, abs=1e-4)  # the table reports the real file
-    assert Image.open(io.BytesIO(jpeg)).size == (WIDTH // 4, 64)  # 240 is padded to 256 before the 4x
+    assert Image.open(io.BytesIO(jpeg)).size == (WIDTH // 4, HEIGHT // 4)  # the exact quarter, no padding shown
     assert Image.open(restored).size == (WIDTH, HEIGHT)
 
 
 def test_the_thumbnail_is_shown_at_its_true_size(client, photo_path):
     shown = panel(client.predict(handle_file(photo_path), "Transformer", 0.3, api_name="/encode"), "transformer")[1]
-    assert f'width="{WIDTH // 4}" height="64"' in shown and "max-width:none" in shown
+    assert f'width="{WIDTH // 4}" height="{HEIGHT // 4}"' in shown and "max-width:none" in shown
 
 
 def test_both_columns_fit_beside_the_upload_and_quality_follows(client, photo_path):

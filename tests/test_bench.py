@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from hyperthumb.bench import bench_codec, format_table, fp32_reference, synthetic_photo
+from hyperthumb.evaluation.bench import bench_codec, format_table, fp32_reference, synthetic_photo
 
 
 def test_synthetic_photo_is_photo_like():

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from hyperthumb.bjontegaard import bd_psnr, bd_rate
+from hyperthumb.evaluation.bjontegaard import bd_psnr, bd_rate
 
 RATES = [0.1, 0.2, 0.3, 0.5]
 PSNRS = [27.0, 29.1, 30.2, 31.6]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperthumb.study import box_around
+from hyperthumb.study.pool import box_around
 from tests.app_server import running_app
 from tests.conftest import photo_like
 

@@ -14,22 +14,24 @@ import pytest
 import torch
 from PIL import Image
 
-from hyperthumb import jpeg_sim
-from hyperthumb.codec import COEFFICIENT_SOURCES, HyperThumbCodec
+from hyperthumb.codec.image_io import to_tensor
+from hyperthumb.codec.runtime import Runtime
+from hyperthumb.codec.thumbnail_codec import COEFFICIENT_SOURCES, HyperThumbCodec
 from hyperthumb.errors import InvalidThumbnailError
-from hyperthumb.image_io import to_tensor
-from hyperthumb.jpeg_file import find_marker, read_thumbnail
-from hyperthumb.model import QuantizedThumbnail
-from hyperthumb.resize import pad_to_multiple
-from hyperthumb.runtime import Runtime
-from hyperthumb.metrics import psnr
+from hyperthumb.evaluation.metrics import psnr
+from hyperthumb.jpeg.file import read_thumbnail
+from hyperthumb.jpeg.marker import find_marker, with_frame_size
+from hyperthumb.models import differentiable_jpeg
+from hyperthumb.models.model import QuantizedThumbnail
+from hyperthumb.models.pixels import pad_to_multiple
 from tests.conftest import photo_like, small_model
-from tests.golden import centre_crop, fp32_codec
+from tests.test_robustness import with_marker
+from tools.golden import centre_crop, fp32_codec
 
 
 def test_round_trip_keeps_odd_size(small_codec, odd_photo):
     thumb = small_codec.encode(odd_photo, target_bpp=0.3)
-    assert thumb.image.size == (136, 104)  # 517x389 padded to 544x416, then / 4
+    assert thumb.image.size == (130, 98)  # ceil(517 / 4) x ceil(389 / 4): no padding shown
     restored = small_codec.decode(thumb.jpeg)
     assert restored.size == odd_photo.size
 
@@ -100,11 +102,25 @@ def test_marker_survives(small_codec, odd_photo):
 
 
 @pytest.mark.skipif(shutil.which("djpeg") is None, reason="djpeg (libjpeg-turbo-progs) not installed")
-def test_other_decoders_open_the_file(small_codec, odd_photo, tmp_path):
+def test_other_decoders_open_the_file_at_its_exact_size(small_codec, tmp_path):
+    """A 1037x643 photo's thumbnail is 260x161 (ceil of a quarter) to Pillow and to djpeg alike,
+    with the same pixels: the padding the decoder reads stays in the file's blocks, out of sight."""
     path = tmp_path / "thumb.jpg"
-    small_codec.encode(odd_photo, target_bpp=0.2).save(path)
+    small_codec.encode(photo_like(1037, 643, seed=3), target_bpp=0.2).save(path)
     ppm = subprocess.run(["djpeg", str(path)], capture_output=True, check=True).stdout
-    assert ppm.startswith(b"P6")
+    theirs = Image.open(io.BytesIO(ppm))
+    ours = Image.open(path)
+    assert ours.size == theirs.size == (260, 161)
+    assert np.array_equal(np.asarray(ours.convert("RGB")), np.asarray(theirs))
+
+
+def test_a_version_1_file_stating_the_padded_size_restores_the_same_photo(small_codec, odd_photo):
+    """Files made before the exact size (format 1) state the padded grid; they decode as before."""
+    jpeg = small_codec.encode(odd_photo, target_bpp=0.3).jpeg
+    marker = find_marker(jpeg)
+    version_1 = with_frame_size(with_marker(jpeg, v=1), *marker.padded_size)
+    assert Image.open(io.BytesIO(version_1)).size == (136, 104)
+    assert np.array_equal(np.asarray(small_codec.decode(version_1)), np.asarray(small_codec.decode(jpeg)))
 
 
 def test_differentiable_jpeg_matches_the_real_decoder(small_codec, odd_photo):
@@ -114,13 +130,13 @@ def test_differentiable_jpeg_matches_the_real_decoder(small_codec, odd_photo):
     tables = torch.from_numpy(np.stack([parsed.luma_table, parsed.chroma_table]).astype(np.float32))
     hr = pad_to_multiple(to_tensor(odd_photo), 32)
     with torch.no_grad():
-        coefficients = jpeg_sim.image_to_coefficients(small_codec.model.encoder(hr))
-        component = jpeg_sim.component_tables(tables[0].reshape(1, 64), tables[1].reshape(1, 64))
-        simulated = jpeg_sim.coefficients_to_image(jpeg_sim.quantize(coefficients, component, True) * component)
+        coefficients = differentiable_jpeg.image_to_coefficients(small_codec.model.encoder(hr))
+        component = differentiable_jpeg.component_tables(tables[0].reshape(1, 64), tables[1].reshape(1, 64))
+        simulated = differentiable_jpeg.coefficients_to_image(differentiable_jpeg.quantize(coefficients, component, True) * component)
     pillow = np.asarray(Image.open(io.BytesIO(thumb.jpeg)).convert("RGB"), dtype=np.float64)
-    ours = simulated[0].permute(1, 2, 0).numpy() * 255.0
+    ours = simulated[0].permute(1, 2, 0).numpy()[:pillow.shape[0], :pillow.shape[1]] * 255.0  # the stated size
     assert np.abs(ours - pillow).mean() < 1.0
-    assert np.array_equal(jpeg_sim.quantize(coefficients, component, False)[0].numpy().astype(np.int16),
+    assert np.array_equal(differentiable_jpeg.quantize(coefficients, component, False)[0].numpy().astype(np.int16),
                           parsed.coefficients)
 
 
@@ -162,7 +178,7 @@ def test_both_encoders_share_the_contract(encoder):
 
 def test_the_stem_is_a_conv_over_the_unshuffled_photo():
     """UnshuffledConv runs as one strided conv over the HR; its weights keep their meaning."""
-    from hyperthumb.encoders.stem import UnshuffledConv
+    from hyperthumb.models.encoders.stem import UnshuffledConv
 
     torch.manual_seed(0)
     stem, hr = UnshuffledConv(4, 16), torch.rand(2, 3, 64, 96)
@@ -255,14 +271,14 @@ def test_decode_reads_the_named_checkpoint_folder(tmp_path):
 
 
 def test_decoder_stays_small():
-    from hyperthumb.model import parameter_counts
+    from hyperthumb.models.model import parameter_counts
 
     assert parameter_counts(small_model())["decoder"] < 600_000
 
 
 _REUSE_SCRIPT = """
 import ctypes, resource, sys, torch
-from hyperthumb.runtime import keep_freed_memory
+from hyperthumb.codec.runtime import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 else:  # what glibc does with large buffers: map each afresh and hand it back when freed

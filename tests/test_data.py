@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from hyperthumb.data import PatchSampler
+from hyperthumb.training.data import PatchSampler
 
 
 def solid(width: int, height: int, value: int) -> Image.Image:

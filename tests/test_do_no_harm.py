@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 import hyperthumb
-from hyperthumb.metrics import psnr
-from hyperthumb.standard_tables import quality_of
+from hyperthumb.evaluation.metrics import psnr
+from hyperthumb.jpeg.standard_tables import quality_of
 from tests.conftest import photo_like
 
 pytestmark = pytest.mark.quality

@@ -7,10 +7,10 @@ import importlib.util
 import pytest
 import torch
 
-from hyperthumb import engines, runtime
-from hyperthumb.codec import HyperThumbCodec
-from hyperthumb.metrics import psnr
-from hyperthumb.runtime import Runtime
+from hyperthumb.codec import engines, runtime
+from hyperthumb.codec.runtime import Runtime
+from hyperthumb.codec.thumbnail_codec import HyperThumbCodec
+from hyperthumb.evaluation.metrics import psnr
 from tests.conftest import photo_like, small_model
 
 EXPORTED = [pytest.param(engine, marks=pytest.mark.skipif(not engines.engine_available(engine),

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import hyperthumb
-from hyperthumb import checkpoint
-from hyperthumb.bjontegaard import NO_OVERLAP
-from hyperthumb.evaluate import RESULT_COLUMNS, SUMMARY_COLUMNS, evaluate, format_summary
-from hyperthumb.methods import METHODS, REFERENCE_FORMATS, measure, run_method
-from hyperthumb.registry import BASELINE, CHECKPOINTS, REFERENCE_METHODS
+from hyperthumb import zoo
+from hyperthumb.cache import CACHE_ENV
+from hyperthumb.evaluation.bjontegaard import NO_OVERLAP
+from hyperthumb.evaluation.evaluate import RESULT_COLUMNS, SUMMARY_COLUMNS, evaluate, format_summary
+from hyperthumb.evaluation.methods import METHODS, REFERENCE_FORMATS, measure, run_method
+from hyperthumb.zoo import BASELINE, CHECKPOINTS, REFERENCE_METHODS
 from tests.conftest import photo_like, small_checkpoint_model
 
 
@@ -23,10 +23,9 @@ def small_embedded_weights(tmp_path: Path, monkeypatch) -> None:
     folder = tmp_path / "weights"
     for name in CHECKPOINTS:
         small_checkpoint_model(name).save_pretrained(folder / name)
-    monkeypatch.setattr(checkpoint, "EMBEDDED_WEIGHTS", folder)
-    hyperthumb._cached_model.cache_clear()
-    yield
-    hyperthumb._cached_model.cache_clear()
+    monkeypatch.setattr(zoo, "EMBEDDED_WEIGHTS", folder)
+    with zoo.use_zoo(zoo.ModelZoo()):  # loads from the folders set above
+        yield
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict]]:
@@ -98,7 +97,7 @@ def test_full_resolution_references_take_the_highest_quality_within_the_budget(m
 
 
 def test_lpips_columns_are_empty_with_a_note_without_its_weights(tmp_path, monkeypatch):
-    import hyperthumb.evaluate as evaluate_module
+    import hyperthumb.evaluation.evaluate as evaluate_module
 
     monkeypatch.setattr(evaluate_module, "lpips_available", lambda: False)
     photo = tmp_path / "photo.png"
@@ -124,13 +123,13 @@ def test_summary_explains_an_undefined_bd_rate():
 def test_lpips_refuses_weights_that_do_not_fit_the_model(tmp_path, monkeypatch):
     from safetensors.torch import save_file
 
-    from hyperthumb import lpips_weights, metrics
-    from hyperthumb.lpips_weights import load_state_dict
+    from hyperthumb.evaluation import lpips_weights, metrics
+    from hyperthumb.evaluation.lpips_weights import load_state_dict
 
     state = load_state_dict()
     if state is None:
         pytest.skip("LPIPS weights are not provisioned")
-    monkeypatch.setenv(lpips_weights.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     del state["lin4.model.1.weight"]
     save_file(state, str(lpips_weights.weights_path()))
     metrics._lpips_model.cache_clear()

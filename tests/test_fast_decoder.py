@@ -21,18 +21,17 @@ import torch.nn.functional as F
 from PIL import Image
 
 import hyperthumb
-from hyperthumb.checkpoint import load_checkpoint
-from hyperthumb import decoder as decoder_module
-from hyperthumb.decoder import BicubicPhases, DecoderConfig, FrequencyAwareDecoder
 from hyperthumb.errors import InvalidThumbnailError
-from hyperthumb.metrics import psnr
-from hyperthumb.model import HyperThumbModel
-from hyperthumb.model_card import write_model_card
-from hyperthumb.pretrained import STATE_NAME
-from hyperthumb.registry import ENCODER_METHODS, FAST_DECODER_OF, LITE_METHODS, METHODS, encoder_options
-from hyperthumb.train import TrainOptions, train
+from hyperthumb.evaluation.metrics import psnr
+from hyperthumb.models import decoder as decoder_module
+from hyperthumb.models.decoder import BicubicPhases, DecoderConfig, FrequencyAwareDecoder
+from hyperthumb.models.model import HyperThumbModel
+from hyperthumb.models.pretrained import STATE_NAME
+from hyperthumb.release.model_card import write_model_card
+from hyperthumb.training.train import TrainOptions, train
+from hyperthumb.zoo import ENCODER_METHODS, FAST_DECODER_OF, LITE_METHODS, METHODS, encoder_options, load_checkpoint
 from tests.conftest import photo_like, small_model
-from tests.golden import centre_crop
+from tools.golden import centre_crop
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

@@ -5,9 +5,10 @@ import tracemalloc
 from functools import lru_cache
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from hyperthumb.codec import COEFFICIENT_SOURCES, HyperThumbCodec
+from hyperthumb.codec.thumbnail_codec import COEFFICIENT_SOURCES, HyperThumbCodec
 from hyperthumb.errors import HyperThumbError
 from tests.conftest import photo_like, small_model
 

@@ -1,11 +1,11 @@
-"""The shipped checkpoints against golden data (`tests/golden.py`, which says how it is made).
+"""The shipped checkpoints against golden data (`tools/golden.py`, which says how it is made).
 
 - The committed thumbnail decodes to the very pixels it decoded to when it was made: converting or
   reloading a checkpoint must not change one weight.
 - Each shipped checkpoint, on a crop of an example photo, meets the target bpp within the codec's 5 %
   and the recorded HR PSNR within 0.1 dB (quality tier).
 
-After a legitimate retraining, rewrite the data with `OMP_NUM_THREADS=1 python -m tests.golden` and
+After a legitimate retraining, rewrite the data with `OMP_NUM_THREADS=1 python -m tools.golden` and
 commit it with the checkpoints.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ import json
 
 import pytest
 
-from hyperthumb.codec import BPP_TOLERANCE
-from hyperthumb.registry import CHECKPOINTS
-from tests.golden import GOLDEN_FIGURES, GOLDEN_THUMBNAIL, TARGET_BPP, fp32_codec, pixel_digest, quality
+from hyperthumb.codec.thumbnail_codec import BPP_TOLERANCE
+from hyperthumb.zoo import CHECKPOINTS
+from tools.golden import GOLDEN_FIGURES, GOLDEN_THUMBNAIL, TARGET_BPP, fp32_codec, pixel_digest, quality
 
 FIGURES = json.loads(GOLDEN_FIGURES.read_text())
 

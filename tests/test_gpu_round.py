@@ -7,9 +7,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hyperthumb.gpu_round import EVAL_SETS, TRAIN_SOURCES, gpu_round, prepare_data
-from hyperthumb.registry import FAST_DECODER_OF, ROUND_CHECKPOINTS
+from hyperthumb.zoo import FAST_DECODER_OF
 from tests.conftest import photo_like
+from tools.gpu_round import EVAL_SETS, ROUND_CHECKPOINTS, TRAIN_SOURCES, gpu_round, prepare_data
 
 pytestmark = pytest.mark.training
 

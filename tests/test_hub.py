@@ -10,12 +10,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import hyperthumb
-from hyperthumb import checkpoint
-from hyperthumb.checkpoint import HUB_REPO_ENV, HUB_REVISION_ENV
+from hyperthumb import zoo
 from hyperthumb.errors import CheckpointNotFoundError, HyperThumbError
-from hyperthumb.model import HyperThumbModel
-from hyperthumb.pretrained import CONFIG_NAME, STATE_NAME, WEIGHTS_NAME
-from hyperthumb.publish import PUBLISHED_FILES, publish
+from hyperthumb.models.model import HyperThumbModel
+from hyperthumb.models.pretrained import CONFIG_NAME, STATE_NAME, WEIGHTS_NAME
+from hyperthumb.release.publish import PUBLISHED_FILES, publish
+from hyperthumb.zoo import HUB_REPO_ENV, HUB_REVISION_ENV
 from tests.conftest import small_model
 
 REPO = "owner/hyperthumb"
@@ -37,12 +37,11 @@ def hub_cache(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("HF_HOME", str(hf_home))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(checkpoint, "EMBEDDED_WEIGHTS", tmp_path / "embedded")
+    monkeypatch.setattr(zoo, "EMBEDDED_WEIGHTS", tmp_path / "embedded")
     monkeypatch.setenv(HUB_REPO_ENV, REPO)
     monkeypatch.delenv(HUB_REVISION_ENV, raising=False)
-    hyperthumb._cached_model.cache_clear()
-    yield cache
-    hyperthumb._cached_model.cache_clear()
+    with zoo.use_zoo(zoo.ModelZoo()):  # loads from the folders set above
+        yield cache
 
 
 def add_snapshot(cache: Path, ref: str, commit: str, encoder: str, model: HyperThumbModel) -> Path:
@@ -67,7 +66,7 @@ def test_config_holds_only_the_constructor_argument_and_weights_round_trip(tmp_p
     assert json.loads((tmp_path / CONFIG_NAME).read_text()) == model.config.to_dict()
     loaded = HyperThumbModel.from_pretrained(tmp_path)
     assert loaded.config == model.config and same_weights(loaded, model) and not loaded.training
-    # The entropy coder's CDF tables, empty until compressai's update(), are not part of a checkpoint.
+    # The entropy coder's CDF tables, empty until compressai's update(), are not part of a zoo.
     assert set(load_file(str(tmp_path / WEIGHTS_NAME))) == set(model.state_dict())
     assert not any(k.startswith("rate_model.bottleneck._") for k in model.state_dict())
 
@@ -132,8 +131,8 @@ def test_load_model_from_the_offline_hub_cache(hub_cache):
     published = small_model("rdbunet", seed=1)
     folder = add_snapshot(hub_cache, "main", MAIN_COMMIT, "rdbunet", published)
     (folder / STATE_NAME).write_text(json.dumps({"step": 321, "seconds": 12.5, "saved": "2026-11-27T14:33:00+00:00"}))
-    assert checkpoint.checkpoint_folder("rdbunet") == folder
-    summary = checkpoint.checkpoint_summary("rdbunet")
+    assert zoo.checkpoint_folder("rdbunet") == folder
+    summary = zoo.checkpoint_summary("rdbunet")
     assert (summary["trained_steps"], summary["saved"]) == (321, "2026-11-27T14:33:00+00:00")
     codec = hyperthumb.load_model("rdbunet", device="cpu")
     assert same_weights(codec.model, published)
@@ -144,13 +143,13 @@ def test_revision_picks_the_branch(hub_cache, monkeypatch):
     branch = small_model("transformer", seed=2)
     add_snapshot(hub_cache, "v2", BRANCH_COMMIT, "transformer", branch)
     monkeypatch.setenv(HUB_REVISION_ENV, "v2")
-    assert same_weights(checkpoint.load_checkpoint("transformer"), branch)
+    assert same_weights(zoo.load_checkpoint("transformer"), branch)
 
 
 def test_embedded_weights_come_before_the_hub(hub_cache):
     add_snapshot(hub_cache, "main", MAIN_COMMIT, "rdbunet", small_model("rdbunet", seed=1))
     embedded = small_model("rdbunet", seed=3)
-    embedded.save_pretrained(checkpoint.EMBEDDED_WEIGHTS / "rdbunet")
+    embedded.save_pretrained(zoo.EMBEDDED_WEIGHTS / "rdbunet")
     assert same_weights(hyperthumb.load_model("rdbunet", device="cpu").model, embedded)
 
 
@@ -162,7 +161,7 @@ def test_clear_error_when_the_hub_cannot_be_reached(hub_cache):
 def test_clear_error_without_local_weights_or_hub_repo(hub_cache, monkeypatch):
     monkeypatch.delenv(HUB_REPO_ENV)
     with pytest.raises(CheckpointNotFoundError, match=HUB_REPO_ENV):
-        checkpoint.load_checkpoint("transformer")
+        zoo.load_checkpoint("transformer")
 
 
 def test_publish_uploads_one_subfolder_per_checkpoint(tmp_path, monkeypatch):

@@ -9,12 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from hyperthumb import jpeg_sim
-from hyperthumb.image_io import to_tensor
-from hyperthumb.jpeg_file import ThumbnailMarker, write_thumbnail
-from hyperthumb.jpeg_size import optimal_code_lengths, symbol_counts, thumbnail_file_bytes
-from hyperthumb.resize import pad_to_multiple
-from hyperthumb.standard_tables import ijg_tables
+from hyperthumb.codec.image_io import to_tensor
+from hyperthumb.jpeg.file import write_thumbnail
+from hyperthumb.jpeg.marker import ThumbnailMarker
+from hyperthumb.jpeg.size import optimal_code_lengths, symbol_counts, thumbnail_file_bytes
+from hyperthumb.jpeg.standard_tables import ijg_tables
+from hyperthumb.models import differentiable_jpeg
+from hyperthumb.models.pixels import pad_to_multiple
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PHOTOS = {"textured": "plasma_Path.jpg", "smooth": "Bridge_by_Sander_Klootwijk.jpg"}  # forest; sky and cables
@@ -27,8 +28,8 @@ def _thumbnail_file(kind: str, shrink: int, quality: int) -> tuple[np.ndarray, T
     thumbnail = photo.resize((photo.width // shrink, photo.height // shrink), Image.BICUBIC)
     tables = ijg_tables(torch.tensor([float(quality)]))
     luma, chroma = tables[:, :64], tables[:, 64:]
-    coefficients = jpeg_sim.image_to_coefficients(pad_to_multiple(to_tensor(thumbnail), 8))
-    quantized = jpeg_sim.quantize(coefficients, jpeg_sim.component_tables(luma, chroma), differentiable=False)
+    coefficients = differentiable_jpeg.image_to_coefficients(pad_to_multiple(to_tensor(thumbnail), 8))
+    quantized = differentiable_jpeg.quantize(coefficients, differentiable_jpeg.component_tables(luma, chroma), differentiable=False)
     quantized = quantized[0].numpy().astype(np.int16)
     marker = ThumbnailMarker("rdbunet", shrink, photo.width, photo.height)
     jpeg = write_thumbnail(quantized, luma.reshape(8, 8).numpy(), chroma.reshape(8, 8).numpy(), marker)

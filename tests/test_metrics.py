@@ -10,11 +10,11 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from hyperthumb import metrics
-from hyperthumb.image_io import to_tensor
-from hyperthumb.metrics import lpips_distance, psnr, psnr_y, ssim, thumbnail_psnr
-from hyperthumb.resize import bicubic_downscale, pad_to_multiple
-from hyperthumb.tiling import halo_spans
+from hyperthumb.codec.image_io import to_tensor
+from hyperthumb.codec.tiling import halo_spans
+from hyperthumb.evaluation import metrics
+from hyperthumb.evaluation.metrics import lpips_distance, psnr, psnr_y, ssim, thumbnail_psnr
+from hyperthumb.models.pixels import bicubic_downscale, pad_to_multiple
 from tests.conftest import photo_like
 
 

@@ -7,12 +7,12 @@ from dataclasses import asdict
 
 import yaml
 
-from hyperthumb.evaluate import SUMMARY_COLUMNS
-from hyperthumb.model import HyperThumbConfig, HyperThumbModel
-from hyperthumb.model_card import write_model_card
-from hyperthumb.pretrained import STATE_NAME
-from hyperthumb.registry import encoder_options
-from hyperthumb.train import LOG_COLUMNS, LOG_NAME, TrainOptions
+from hyperthumb.evaluation.evaluate import SUMMARY_COLUMNS
+from hyperthumb.models.model import HyperThumbConfig, HyperThumbModel
+from hyperthumb.models.pretrained import STATE_NAME
+from hyperthumb.release.model_card import write_model_card
+from hyperthumb.training.train import LOG_COLUMNS, LOG_NAME, TrainOptions
+from hyperthumb.zoo import encoder_options
 from tests.conftest import small_model
 
 COMMAND = ("python -m hyperthumb train --encoder rdbunet --data ../shared/datasets/photos/train "

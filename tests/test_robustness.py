@@ -13,10 +13,15 @@ from PIL import Image
 
 import hyperthumb
 from hyperthumb import cli
-from hyperthumb.errors import (HyperThumbError, ImageSizeError, InvalidImageError, InvalidSettingError,
-                               InvalidThumbnailError)
-from hyperthumb.image_io import load_image, probe_image
-from hyperthumb.jpeg_file import _MARKER_ID
+from hyperthumb.codec.image_io import load_image, probe_image
+from hyperthumb.errors import (
+    HyperThumbError,
+    ImageSizeError,
+    InvalidImageError,
+    InvalidSettingError,
+    InvalidThumbnailError,
+)
+from hyperthumb.jpeg.marker import _MARKER_ID
 from tests.conftest import photo_like
 
 
@@ -99,7 +104,7 @@ BAD_THUMBNAILS = {
     "marker smaller than the thumbnail": lambda j: with_marker(j, height=60),
     "marker size not an integer": lambda j: with_marker(j, width=1e308),
     "marker with a path as model": lambda j: with_marker(j, encoder="../rdbunet"),
-    "marker of another version": lambda j: with_marker(j, v=2),
+    "marker of another version": lambda j: with_marker(j, v=3),
     "marker stripped": lambda j: j.replace(_MARKER_ID, b"Other\x00Thing"),
 }
 

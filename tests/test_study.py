@@ -16,16 +16,17 @@ import pytest
 from PIL import Image
 from scipy.optimize import minimize
 
-import hyperthumb
-from hyperthumb import study
 from hyperthumb.cli import main
 from hyperthumb.errors import InvalidImageError, StudyUploadError
-from hyperthumb.labels import COLUMNS, VoteRefused, VoteStore
-from hyperthumb.study import StudyPool, bootstrap_scores, box_around, bradley_terry, detailed_boxes, results
-from hyperthumb.study_uploads import add_photo
-from tests.conftest import photo_like, small_cached_model
+from hyperthumb.study import ranking
+from hyperthumb.study.pool import PRACTICE_BAD, PRACTICE_GOOD, STUDY_METHODS, StudyPool, box_around, detailed_boxes
+from hyperthumb.study.ranking import bootstrap_scores, bradley_terry, results
+from hyperthumb.study.uploads import add_photo
+from hyperthumb.study.votes import COLUMNS, VoteRefused, VoteStore
+from hyperthumb.zoo import ModelZoo, use_zoo
+from tests.conftest import photo_like, small_checkpoint_loader
 
-METHODS = list(study.STUDY_METHODS)
+METHODS = list(STUDY_METHODS)
 BPPS = [0.2, 0.4]
 CROP = 96
 
@@ -38,8 +39,7 @@ def pool(tmp_path_factory) -> StudyPool:
     photos.mkdir()
     for seed in (1, 2):
         photo_like(256, 192, seed=seed).save(photos / f"photo{seed}.png")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hyperthumb, "_cached_model", small_cached_model)
+    with use_zoo(ModelZoo(loader=small_checkpoint_loader)):
         assert main(["study", "prepare", str(photos), "--bpp", *map(str, BPPS), "--out", str(folder / "pool"),
                      "--crop", str(CROP), "--crops", "2"]) == 0
     return StudyPool(folder / "pool")
@@ -87,10 +87,10 @@ def test_a_click_centres_the_crop_inside_the_photo():
 
 
 @pytest.fixture
-def uploads_pool(pool, tmp_path, monkeypatch) -> StudyPool:
+def uploads_pool(pool, tmp_path) -> StudyPool:
     """The prepared pool, with an empty uploads folder of its own and the small models."""
-    monkeypatch.setattr(hyperthumb, "_cached_model", small_cached_model)
-    return StudyPool(pool.folder, tmp_path / "uploads")
+    with use_zoo(ModelZoo(loader=small_checkpoint_loader)):
+        yield StudyPool(pool.folder, tmp_path / "uploads")
 
 
 def test_an_added_photo_is_encoded_like_the_pool_at_the_clicked_crop_and_drawn(uploads_pool, store):
@@ -139,7 +139,7 @@ def test_photos_the_pool_cannot_take_are_refused_plainly(uploads_pool):
 
 @pytest.fixture
 def store(tmp_path) -> VoteStore:
-    return VoteStore(tmp_path / "votes" / "study.sqlite")
+    return VoteStore(tmp_path / "votes" / "pool.sqlite")
 
 
 def test_the_store_runs_in_wal_mode(store):
@@ -151,13 +151,13 @@ def test_the_first_trial_is_practice_and_a_wrong_answer_flags_the_annotator(pool
     rng = random.Random(0)
     trial = pool.draw(store, "s1", "alice", rng)
     assert trial.issued.practice
-    assert {trial.issued.method_left, trial.issued.method_right} == {study.PRACTICE_GOOD, study.PRACTICE_BAD}
-    wrong = "left" if trial.issued.method_left == study.PRACTICE_BAD else "right"
+    assert {trial.issued.method_left, trial.issued.method_right} == {PRACTICE_GOOD, PRACTICE_BAD}
+    wrong = "left" if trial.issued.method_left == PRACTICE_BAD else "right"
     store.vote(trial.issued.id, "s1", wrong)
     assert store.flagged_annotators() == {"alice"}
     assert not pool.draw(store, "s1", "alice", rng).issued.practice  # practice once per annotator
     bob = pool.draw(store, "s2", "bob", rng)
-    store.vote(bob.issued.id, "s2", "left" if bob.issued.method_left == study.PRACTICE_GOOD else "right")
+    store.vote(bob.issued.id, "s2", "left" if bob.issued.method_left == PRACTICE_GOOD else "right")
     assert store.flagged_annotators() == {"alice"}
 
 
@@ -302,7 +302,7 @@ def reference_fit(votes: list[dict], methods: list[str], prior: float) -> np.nda
 def test_bradley_terry_matches_a_reference_fit():
     votes = synthetic_votes(300)
     for prior in (0.0, 0.5):
-        ours = bradley_terry(study._win_matrix(study._outcomes(votes, METHODS), len(METHODS)), prior)
+        ours = bradley_terry(ranking._win_matrix(ranking._outcomes(votes, METHODS), len(METHODS)), prior)
         np.testing.assert_allclose(ours, reference_fit(votes, METHODS, prior), atol=1e-4)
 
 
@@ -319,7 +319,7 @@ def test_a_method_that_never_loses_keeps_a_finite_score():
     votes = [v for v in synthetic_votes(200) if v["winner"] != "bicubic-jpeg" or v["method_left"] == "rdbunet"]
     votes = [v for v in votes if not (v["winner"] and v["winner"] != "rdbunet" and "rdbunet" in
                                       (v["method_left"], v["method_right"]))]
-    scores = bradley_terry(study._win_matrix(study._outcomes(votes, METHODS), len(METHODS)))
+    scores = bradley_terry(ranking._win_matrix(ranking._outcomes(votes, METHODS), len(METHODS)))
     assert np.all(np.isfinite(scores)) and scores[METHODS.index("rdbunet")] == scores.max()
 
 
@@ -341,9 +341,9 @@ def test_results_report_rounded_percentages_pairs_agreement_and_metrics():
     # the synthetic annotators prefer the higher-PSNR (lower-LPIPS) side more often than not
     for metric in ("psnr", "lpips"):
         assert summary["metrics"][metric]["agree_pct"] > 55 and summary["metrics"][metric]["correlation"] > 0.1
-    figure = study.scores_figure(summary)
+    figure = ranking.scores_figure(summary)
     assert {trace.name for trace in figure.data} == set(METHODS)
-    assert study.win_rate_figure(summary).data[0].z[0][0] is None
+    assert ranking.win_rate_figure(summary).data[0].z[0][0] is None
     json.dumps(summary)  # the public aggregate is plain JSON
 
 
@@ -368,7 +368,7 @@ def test_publish_uploads_the_votes_and_a_dataset_card(pool, store, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
     rng = random.Random(6)
     practice = pool.draw(store, "s", "hal", rng).issued
-    store.vote(practice.id, "s", "left" if practice.method_left == study.PRACTICE_GOOD else "right")
+    store.vote(practice.id, "s", "left" if practice.method_left == PRACTICE_GOOD else "right")
     for _ in range(3):
         store.vote(pool.draw(store, "s", "hal", rng).issued.id, "s", "left")
     assert main(["study", "publish", "--repo", "owner/votes", "--db", str(store.path)]) == 0
@@ -399,7 +399,7 @@ def test_a_simulated_annotator_following_lpips_is_recovered_on_the_shipped_pool(
     pool = StudyPool(Path(__file__).resolve().parents[1] / "examples" / "study")
     store, rng, noise = VoteStore(tmp_path / "simulated.sqlite"), random.Random(7), np.random.default_rng(7)
     practice = pool.draw(store, "sim", "simulated", rng).issued
-    store.vote(practice.id, "sim", "left" if practice.method_left == study.PRACTICE_GOOD else "right")
+    store.vote(practice.id, "sim", "left" if practice.method_left == PRACTICE_GOOD else "right")
     for _ in range(200):
         trial = pool.draw(store, "sim", "simulated", rng).issued
         lpips = {side: pool.reconstruction(trial.crop, method, trial.bpp)["lpips"]

@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hyperthumb.codec import DEFAULT_DECODE_TILE, HyperThumbCodec
-from hyperthumb.metrics import psnr
-from hyperthumb.runtime import Runtime
-from hyperthumb.tiling import halo_spans, run_tiled
+from hyperthumb.codec.runtime import Runtime
+from hyperthumb.codec.thumbnail_codec import DEFAULT_DECODE_TILE, HyperThumbCodec
+from hyperthumb.codec.tiling import halo_spans, run_tiled
+from hyperthumb.evaluation.metrics import psnr
 from tests.conftest import photo_like, small_model
 
 

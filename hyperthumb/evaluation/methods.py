@@ -1,0 +1,152 @@
+"""The compared methods under one interface, and the figures every comparison reports.
+
+The methods themselves (names, checkpoints, labels) are listed in `zoo.py`.
+
+- `rdbunet`, `transformer`: HyperThumb with the learned encoder and QPM tables.
+- `bicubic-jpeg-sr`: bicubic thumbnail, standard IJG tables, our decoder trained on such files.
+- `bicubic-jpeg`: bicubic thumbnail, Pillow JPEG (standard tables, 4:4:4) at the quality that
+  meets the bpp, bicubic upscale. No learning at all.
+- `jpeg-full`, `webp-full`, `avif-full` (references): the full-resolution photo in that format,
+  Pillow's encoder at its defaults, at the highest quality whose file fits the target. What a user
+  could store instead when no thumbnail is needed; they have no thumbnail, so no thumbnail figures,
+  and they stay out of the Bjontegaard summary against `bicubic-jpeg`.
+"""
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Collection, Optional, Union
+
+import numpy as np
+from PIL import Image
+
+from hyperthumb import zoo
+from hyperthumb.codec.thumbnail_codec import BPP_TOLERANCE
+from hyperthumb.evaluation.metrics import lpips_distance, psnr, psnr_y, ssim, thumbnail_psnr
+from hyperthumb.zoo import BASELINE, CHECKPOINT_OF_METHOD, load_model
+
+# Pillow format name and quality range of each full-resolution reference.
+REFERENCE_FORMATS = {"jpeg-full": ("JPEG", 1, 100), "webp-full": ("WEBP", 0, 100), "avif-full": ("AVIF", 0, 100)}
+METHODS = tuple(zoo.METHODS)
+FIGURES = ("psnr_hr", "psnr_hr_y", "psnr_lr", "ssim_hr", "lpips_rgb", "lpips_y")  # what `measure` can compute
+
+
+@dataclass
+class MethodResult:
+    method: str
+    target_bpp: float
+    jpeg: bytes  # the stored file: the thumbnail, or the whole photo for a reference
+    bpp: float  # file bits / HR pixels
+    thumbnail: Optional[Image.Image]  # None for the full-resolution references
+    restored: Image.Image
+    encode_s: float
+    decode_s: float
+
+    @property
+    def reached_target(self) -> bool:
+        return abs(self.bpp - self.target_bpp) <= BPP_TOLERANCE * self.target_bpp
+
+
+def _pillow_jpeg(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality, subsampling=0, optimize=True)
+    return buffer.getvalue()
+
+
+def _pillow_file(image: Image.Image, format_name: str, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format_name, quality=quality, **({"optimize": True} if format_name == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def _quality_search(encode: Callable[[int], bytes], pixels: int, target_bpp: float, qualities: tuple[int, int],
+                    closest: bool) -> tuple[bytes, float]:
+    """Bisection over an integer quality (file size grows with it). `closest` keeps the file nearest
+    the target; otherwise the highest quality within it (the lowest quality where none fits)."""
+    lo, hi = qualities
+    best: Optional[tuple[bytes, float]] = None
+    fallback: Optional[tuple[bytes, float]] = None
+    while lo <= hi:
+        quality = (lo + hi) // 2
+        data = encode(quality)
+        bpp = len(data) * 8 / pixels
+        if closest:
+            if best is None or abs(bpp - target_bpp) < abs(best[1] - target_bpp):
+                best = (data, bpp)
+        elif bpp <= target_bpp:
+            best = (data, bpp)  # quality only rises while files fit, so the last fit is the highest
+        elif fallback is None or bpp < fallback[1]:
+            fallback = (data, bpp)
+        if bpp > target_bpp:
+            hi = quality - 1
+        else:
+            lo = quality + 1
+    return best or fallback
+
+
+def full_resolution_reference(method: str, photo: Image.Image, target_bpp: float) -> MethodResult:
+    """The whole photo as JPEG / WebP / AVIF at the highest quality within `target_bpp`."""
+    format_name, lowest, highest = REFERENCE_FORMATS[method]
+    started = time.perf_counter()
+    data, bpp = _quality_search(lambda q: _pillow_file(photo, format_name, q), photo.width * photo.height,
+                                target_bpp, (lowest, highest), closest=False)
+    encoded = time.perf_counter()
+    restored = Image.open(io.BytesIO(data)).convert("RGB")
+    return MethodResult(method, target_bpp, data, bpp, None, restored, encoded - started,
+                        time.perf_counter() - encoded)
+
+
+def bicubic_jpeg(photo: Image.Image, target_bpp: float) -> MethodResult:
+    """The plain baseline: integer quality by bisection, closest file to the target kept."""
+    started = time.perf_counter()
+    width, height = photo.size
+    thumbnail = photo.resize((max(1, round(width / 4)), max(1, round(height / 4))), Image.BICUBIC)
+    best = _quality_search(lambda q: _pillow_jpeg(thumbnail, q), width * height, target_bpp, (1, 100), closest=True)
+    encoded = time.perf_counter()
+    decoded_thumbnail = Image.open(io.BytesIO(best[0])).convert("RGB")
+    restored = decoded_thumbnail.resize((width, height), Image.BICUBIC)
+    return MethodResult(BASELINE, target_bpp, best[0], best[1], decoded_thumbnail, restored,
+                        encoded - started, time.perf_counter() - encoded)
+
+
+def run_method(method: str, photo: Image.Image, target_bpp: float, device: Optional[str] = None,
+               weights: Optional[Union[str, os.PathLike]] = None) -> MethodResult:
+    """Encodes `photo` (upright 8-bit RGB, see image_io.load_image) at `target_bpp` and restores it.
+
+    `weights` is a folder of checkpoint folders (`rdbunet/`, `transformer/`, `bicubic-sr/`) to use
+    instead of the default ones, e.g. a training run's output to compare against the shipped ones.
+    """
+    if method == BASELINE:
+        return bicubic_jpeg(photo, target_bpp)
+    if method in REFERENCE_FORMATS:
+        return full_resolution_reference(method, photo, target_bpp)
+    if method not in CHECKPOINT_OF_METHOD:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    checkpoint = CHECKPOINT_OF_METHOD[method]
+    codec = load_model(checkpoint, source=None if weights is None else Path(weights) / checkpoint, device=device)
+    started = time.perf_counter()
+    thumb = codec.encode(photo, target_bpp=target_bpp)
+    encoded = time.perf_counter()
+    restored = codec.decode(thumb.jpeg)
+    return MethodResult(method, target_bpp, thumb.jpeg, thumb.bpp, thumb.image, restored,
+                        encoded - started, time.perf_counter() - encoded)
+
+
+def measure(photo: Image.Image, result: MethodResult, with_lpips: bool = True,
+            figures: Collection[str] = FIGURES) -> dict:
+    """The comparison's figures for one result; those not in `figures` read None, and so does LPIPS
+    where its weights are missing (a full-resolution LPIPS pass of a 6K photo takes a minute on a CPU)."""
+    reference, restored = np.asarray(photo), np.asarray(result.restored)  # one uint8 copy each, for all figures
+    compute = {
+        "psnr_hr": lambda: psnr(restored, reference),
+        "psnr_hr_y": lambda: psnr_y(restored, reference),
+        "psnr_lr": lambda: None if result.thumbnail is None else thumbnail_psnr(reference, result.thumbnail),
+        "ssim_hr": lambda: ssim(restored, reference),
+        "lpips_rgb": lambda: lpips_distance(restored, reference) if with_lpips else None,
+        "lpips_y": lambda: lpips_distance(restored, reference, y_only=True) if with_lpips else None,
+    }
+    return {"bpp": result.bpp, **{name: compute[name]() if name in figures else None for name in FIGURES},
+            "encode_s": result.encode_s, "decode_s": result.decode_s}

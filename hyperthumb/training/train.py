@@ -1,0 +1,355 @@
+"""Training: the paper's loss with the rate trade-off sampled per batch, resumable, logged.
+
+loss = L1(restored, HR) + w * MSE(decoded thumbnail, bicubic(HR)) + lambda(t) * estimated bpp
+(HyperThumbnail, Qi et al., CVPR 2023, w = 0.6), with t sampled per batch so one checkpoint spans
+all rates, plus a floor on the thumbnail: a hinge on the encoder's departure from bicubic(HR) past
+`thumbnail_floor_db`. Without it the paper's w let our CPU runs push the thumbnail below 30 dB,
+no longer an ordinary thumbnail; a fixed larger w instead held back the encoders that stay clear.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import platform
+import shlex
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from hyperthumb.codec.thumbnail_codec import HyperThumbCodec
+from hyperthumb.evaluation.metrics import lpips_distance, psnr, thumbnail_psnr
+from hyperthumb.models.model import HyperThumbConfig, HyperThumbModel
+from hyperthumb.models.pixels import bicubic_downscale
+from hyperthumb.models.pretrained import STATE_NAME, is_checkpoint
+from hyperthumb.training.data import PatchSampler, center_crops
+from hyperthumb.zoo import encoder_options
+
+LOG_NAME = "train_log.csv"
+OPTIMIZER_NAME = "optimizer.safetensors"
+LOG_COLUMNS = ["step", "seconds", "bpp", "psnr_hr", "psnr_lr", "lpips_rgb", "lpips_y"]
+
+@dataclass
+class TrainOptions:
+    encoder: str
+    data: list[str]  # one folder per source of photos; each source supplies the same share of patches
+    out: str
+    val: Optional[str] = None
+    # Encoder size (registry presets): a new model's defaults to "cpu"; with `init_from`, None keeps the
+    # checkpoint's encoder and another preset starts a new encoder beside its trained QPM and decoder.
+    preset: Optional[str] = None
+    steps: Optional[int] = None
+    minutes: Optional[float] = None
+    # 192-pixel patches (48x48 thumbnails, 36 JPEG blocks for the QPM's statistics) at about the pixels
+    # per step of the earlier 8 x 128 recipe.
+    batch: int = 4
+    patch: int = 192
+    lr: float = 4e-4
+    # The encoder learns 10x slower than the decoder and QPM: at equal rates its thumbnail changes
+    # outran the decoder's use of them on the CPU budget (HR PSNR fell below the baseline).
+    encoder_lr_scale: float = 0.1
+    rate_lr: float = 5e-3
+    thumbnail_weight: float = 0.6
+    # At 32 dB set14's textured thumbnails averaged 29.7 dB after JPEG; 33.5 dB raised every set's
+    # thumbnails by 0.3-1.0 dB while HR PSNR still rose over the same run.
+    thumbnail_floor_db: Optional[float] = 33.5
+    thumbnail_floor_weight: float = 70.0
+    # t = -3 is about 1 bpp and t = 1 about 0.03 bpp on full-size photos: the app's whole slider.
+    rate_t_min: float = -3.0
+    rate_t_max: float = 1.0
+    lr_decay: str = "cosine"
+    grad_clip: float = 1.0
+    val_every: int = 500
+    val_crop: int = 512
+    val_rate_t: float = -1.5
+    seed: int = 0
+    device: Optional[str] = None
+    # bf16 autocast of the encoder and decoder networks (the JPEG steps stay fp32): for GPUs.
+    bf16: bool = False
+    # A new run may start from a trained checkpoint, with a decoder of `hr_blocks` HR-branch blocks
+    # (the first blocks copied) of `hr_features` channels (a new width starts new). `decoder_only`
+    # trains the decoder alone against the frozen encoder and QPM: the fast decoder, which reads the
+    # very same thumbnails as the checkpoint it came from.
+    init_from: Optional[str] = None
+    hr_blocks: Optional[int] = None
+    hr_features: Optional[int] = None
+    decoder_only: bool = False
+    # With `decoder_only`: replace the encoder, QPM and rate model by this retrained checkpoint's
+    # first, so a fast decoder follows its encoder (its thumbnails change when the encoder does).
+    encoder_from: Optional[str] = None
+    command: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def command_line(self) -> str:
+        """The `python -m hyperthumb train` line that makes these options (flags named after the
+        fields; defaults left out), for a run started from code to record what reproduces it."""
+        words = ["python -m hyperthumb train"]
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in ("command", "extra") or value == item.default:  # required fields have no default
+                continue
+            if item.name in _NOT_ON_THE_COMMAND_LINE:
+                raise ValueError(f"{item.name}={value!r} has no command-line flag")
+            flag = "--" + item.name.replace("_", "-")
+            if value is True:
+                words.append(flag)
+            elif item.name == "thumbnail_floor_db" and value is None:
+                words.append(f"{flag} 0")  # the command line's "no floor"
+            else:
+                values = value if isinstance(value, list) else [value]
+                words.append(" ".join([flag, *(shlex.quote(str(v)) for v in values)]))
+        return " ".join(words)
+
+
+_NOT_ON_THE_COMMAND_LINE = ("rate_lr", "grad_clip", "val_crop", "seed")
+
+
+def loss_terms(model: HyperThumbModel, hr: torch.Tensor, rate_t: torch.Tensor, thumbnail_weight: float,
+               thumbnail_floor_db: Optional[float] = None, thumbnail_floor_weight: float = 0.0,
+               network_dtype: Optional[torch.dtype] = None):
+    """Returns (codec loss, rate-model fitting loss, dict of the parts as floats).
+
+    The rate model is fitted by maximum likelihood on detached coefficients with its own optimiser,
+    so its density tracks the coefficients quickly whatever the rate weight; the codec loss moves
+    the encoder and the QPM against that density. The floor acts on the encoder's output before
+    JPEG, per patch, so it bounds what the encoder hides in the thumbnail and leaves the JPEG
+    error to the rate trade-off.
+    """
+    result = model(hr, rate_t, network_dtype)
+    pixels = hr.shape[-1] * hr.shape[-2]
+    target = bicubic_downscale(hr, model.config.scale)
+    hr_l1 = (result.restored - hr).abs().mean(dim=(1, 2, 3))
+    lr_mse = (result.decoded_thumbnail - target).pow(2).mean(dim=(1, 2, 3))
+    bpp = result.bits / pixels
+    codec_loss = hr_l1 + thumbnail_weight * lr_mse + model.rate_lambda(rate_t) * bpp
+    if thumbnail_floor_db is not None:
+        encoder_mse = (result.thumbnail - target).pow(2).mean(dim=(1, 2, 3))
+        codec_loss = codec_loss + thumbnail_floor_weight * F.relu(encoder_mse - 10 ** (-thumbnail_floor_db / 10))
+    codec_loss = codec_loss.mean()
+    fit_loss = model.rate_model(result.scaled_coefficients.detach()).mean() / pixels
+    return codec_loss, fit_loss, {"l1": hr_l1.mean().item(), "mse_lr": lr_mse.mean().item(),
+                                  "bpp_est": bpp.mean().item()}
+
+
+def validate(model: HyperThumbModel, crops: list, rate_t: float, device: str) -> dict[str, float]:
+    """Real files: encode each crop at a fixed rate setting, measure the file and the restoration."""
+    codec = HyperThumbCodec(model, device=device, engine="torch")  # the weights keep changing: no exports
+    rows = []
+    for crop in crops:
+        thumb = codec.encode(crop, target_bpp=None, rate_t=rate_t)
+        restored = codec.decode(thumb.jpeg)
+        rows.append({
+            "bpp": thumb.bpp, "psnr_hr": psnr(restored, crop),
+            "psnr_lr": thumbnail_psnr(crop, thumb.image, model.config.scale),
+            "lpips_rgb": lpips_distance(restored, crop), "lpips_y": lpips_distance(restored, crop, y_only=True),
+        })
+    model.train()
+    return {k: (float(np.mean([r[k] for r in rows])) if rows[0][k] is not None else None) for k in rows[0]}
+
+
+def _save_optimizer(optimizers: dict[str, torch.optim.Optimizer], path: Path) -> None:
+    tensors, meta = {}, {}
+    for name, optimizer in optimizers.items():
+        state = optimizer.state_dict()
+        meta[name] = state["param_groups"]
+        for index, values in state["state"].items():
+            for key, value in values.items():
+                tensors[f"{name}.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    save_file(tensors, str(path), metadata={"param_groups": json.dumps(meta)})
+
+
+def _load_optimizer(optimizers: dict[str, torch.optim.Optimizer], path: Path) -> None:
+    tensors = load_file(str(path))
+    for name, optimizer in optimizers.items():
+        state: dict = {}
+        for key, value in tensors.items():
+            owner, index, field_name = key.split(".", 2)
+            if owner == name:
+                state.setdefault(int(index), {})[field_name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
+
+
+def _append_log(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in LOG_COLUMNS})
+
+
+def learning_rate_factor(schedule: str, progress: float) -> float:
+    """Multiplier of the base learning rates at `progress` (0..1) through this run's budget.
+
+    "cosine" anneals to zero by the end of each run, so a resumed run warm-restarts from the base rate.
+    """
+    if schedule == "none":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+    raise ValueError(f"unknown learning-rate schedule {schedule!r} (use 'cosine' or 'none')")
+
+
+def _initial_model(options: TrainOptions) -> HyperThumbModel:
+    """The model a new run starts from: `init_from`'s weights, or new ones."""
+    if options.init_from:
+        model = HyperThumbModel.from_pretrained(options.init_from)
+        if model.config.encoder != options.encoder:
+            raise ValueError(f"{options.init_from} holds a {model.config.encoder!r} model, not {options.encoder!r}")
+        if options.preset and encoder_options(options.encoder, options.preset) != model.config.encoder_options:
+            model = model.with_encoder_options(encoder_options(options.encoder, options.preset))
+    else:
+        model = HyperThumbModel(HyperThumbConfig(
+            encoder=options.encoder, encoder_options=encoder_options(options.encoder, options.preset or "cpu")))
+    changes = {name: value for name, value in (("hr_blocks", options.hr_blocks), ("hr_features", options.hr_features))
+               if value is not None}
+    if changes:
+        model = model.with_decoder(replace(model.config.decoder, **changes))
+    return model
+
+
+def _adopt_encoder(model: HyperThumbModel, state: dict, options: TrainOptions) -> None:
+    """Moves `model` onto `options.encoder_from`'s encoder, QPM and rate model, keeping its decoder;
+    the state's `initialised_from` then names that checkpoint, and the earlier ones the steps they
+    were trained against (for the model card)."""
+    if not options.decoder_only:
+        raise ValueError("--encoder-from moves a decoder onto another encoder: give --decoder-only too")
+    source = HyperThumbModel.from_pretrained(options.encoder_from)
+    if (source.config.encoder, source.config.encoder_options) != (model.config.encoder, model.config.encoder_options):
+        raise ValueError(f"{options.encoder_from} has a different encoder ({source.config.encoder}, "
+                         f"{source.config.encoder_options}) from this run's")
+    adopted = {name: value for name, value in source.state_dict().items() if not name.startswith("decoder.")}
+    own = {name for name in model.state_dict() if not name.startswith("decoder.")}
+    if set(adopted) != own:
+        raise ValueError(f"{options.encoder_from}'s encoder, QPM and rate model do not match this run's")
+    model.load_state_dict(adopted, strict=False)
+    source_state = Path(options.encoder_from) / STATE_NAME
+    start = {"checkpoint": options.encoder_from,
+             "step": json.loads(source_state.read_text())["step"] if source_state.is_file() else None}
+    previous = state.get("initialised_from")
+    earlier = list(previous.get("earlier", [])) if previous else []
+    if previous and (previous["checkpoint"], previous.get("step")) != (start["checkpoint"], start["step"]):
+        earlier.append({"checkpoint": previous["checkpoint"], "step": previous.get("step"), "until_step": state["step"]})
+    state["initialised_from"] = {**start, "earlier": earlier} if earlier else start
+
+
+def train(options: TrainOptions) -> Path:
+    """Trains (or resumes) a model in `options.out`; returns that folder."""
+    if options.steps is None and options.minutes is None:
+        raise ValueError("give --steps or --minutes")
+    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(options.seed)
+    state_path = out / STATE_NAME
+    resumed = state_path.exists() and is_checkpoint(out)
+    if resumed:
+        model = HyperThumbModel.from_pretrained(out)
+        state = json.loads(state_path.read_text())
+    else:
+        model = _initial_model(options)
+        state = {"step": 0, "seconds": 0.0, "commands": []}
+        if options.init_from:
+            start = Path(options.init_from) / STATE_NAME
+            state["initialised_from"] = {"checkpoint": options.init_from,
+                                         "step": json.loads(start.read_text())["step"] if start.is_file() else None}
+    state.setdefault("runs", [])
+    if options.encoder_from:
+        _adopt_encoder(model, state, options)
+    model.to(device).train()
+    if options.decoder_only:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith("decoder."))
+        main_params = list(model.decoder.parameters())
+        optimizers = {"main": torch.optim.Adam(main_params, lr=options.lr)}
+    else:
+        rate_params = list(model.rate_model.parameters())
+        encoder_params = list(model.encoder.parameters())
+        other_params = [p for n, p in model.named_parameters() if not n.startswith(("rate_model.", "encoder."))]
+        main_params = encoder_params + other_params
+        optimizers = {"main": torch.optim.Adam([{"params": other_params},
+                                                {"params": encoder_params,
+                                                 "lr": options.lr * options.encoder_lr_scale}], lr=options.lr),
+                      "rate": torch.optim.Adam(rate_params, lr=options.rate_lr)}
+    previous = state["runs"][-1] if state["runs"] else {}
+    # Adam's moments carry over only between runs that train the same parameters.
+    if resumed and (out / OPTIMIZER_NAME).exists() and previous.get("decoder_only", False) == options.decoder_only:
+        _load_optimizer(optimizers, out / OPTIMIZER_NAME)
+    sampler = PatchSampler(options.data, options.patch, seed=options.seed + state["step"], device=device)
+    crops = center_crops(options.val, options.val_crop) if options.val else []
+    state["commands"].append(options.command)
+    machine = (torch.cuda.get_device_name() if device == "cuda"
+               else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)")
+    state["runs"].append({**{key: value for key, value in asdict(options).items() if key not in ("command", "extra")},
+                          "first_step": state["step"], "machine": machine})
+    state["device"] = machine  # the last run's; each run keeps its own (a checkpoint may move to a GPU and back)
+
+    def save() -> None:
+        state["saved"] = datetime.now(timezone.utc).isoformat(timespec="seconds")  # the checkpoint's date, for pages
+        model.save_pretrained(out)  # config.json: the model's config only; steps and time go in the state
+        _save_optimizer(optimizers, out / OPTIMIZER_NAME)
+        state_path.write_text(json.dumps(state, indent=2) + "\n")
+
+    def run_validation() -> None:
+        if crops:
+            figures = validate(model, crops, options.val_rate_t, device)
+            _append_log(out / LOG_NAME, {"step": state["step"], "seconds": round(state["seconds"], 1), **figures})
+            tqdm.write(f"step {state['step']}: " + ", ".join(
+                f"{k} {v:.4f}" for k, v in figures.items() if v is not None))
+
+    first_step, started_at = state["step"], time.monotonic()
+    end_step = first_step + options.steps if options.steps else math.inf
+    deadline = started_at + options.minutes * 60 if options.minutes else math.inf
+    base_lrs = [[group["lr"] for group in optimizer.param_groups] for optimizer in optimizers.values()]
+
+    def progress() -> float:
+        done_steps = (state["step"] - first_step) / options.steps if options.steps else 0.0
+        done_time = (time.monotonic() - started_at) / (options.minutes * 60) if options.minutes else 0.0
+        return max(done_steps, done_time)
+    bar = tqdm(total=options.steps, initial=0, unit="step", dynamic_ncols=True, mininterval=5)
+    if state["step"] == 0:
+        run_validation()
+        save()
+    last_saved = time.monotonic()
+    while state["step"] < end_step and time.monotonic() < deadline:
+        started = time.perf_counter()
+        hr = sampler.batch(options.batch)
+        factor = learning_rate_factor(options.lr_decay, progress())
+        for optimizer, lrs in zip(optimizers.values(), base_lrs):
+            for group, lr in zip(optimizer.param_groups, lrs):
+                group["lr"] = lr * factor
+        rate_t = options.rate_t_min + torch.rand(options.batch, device=device) * (options.rate_t_max - options.rate_t_min)
+        loss, fit_loss, parts = loss_terms(model, hr, rate_t, options.thumbnail_weight,
+                                           options.thumbnail_floor_db, options.thumbnail_floor_weight,
+                                           torch.bfloat16 if options.bf16 else None)
+        for optimizer in optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(main_params, options.grad_clip)
+        optimizers["main"].step()
+        if "rate" in optimizers:
+            optimizers["rate"].zero_grad(set_to_none=True)
+            (fit_loss + model.rate_model.auxiliary_loss()).backward()
+            optimizers["rate"].step()
+        state["step"] += 1
+        state["seconds"] += time.perf_counter() - started
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", bpp=f"{parts['bpp_est']:.3f}", l1=f"{parts['l1']:.4f}")
+        if state["step"] % options.val_every == 0:
+            run_validation()
+        if time.monotonic() - last_saved > 300:
+            save()
+            last_saved = time.monotonic()
+    bar.close()
+    if state["step"] % options.val_every != 0:
+        run_validation()
+    save()
+    return out

@@ -1,0 +1,76 @@
+"""The golden data the shipped checkpoints are held to, and the one command that rewrites it.
+
+    OMP_NUM_THREADS=1 python -m tools.golden
+
+writes into `tests/data/`:
+- `golden_rdbunet.jpg`: a HyperThumb thumbnail made by the shipped `rdbunet` from a 256x256 centre
+  crop of an example photo at 0.3 bpp; `golden.json` holds the SHA-256 of its decoded HR pixels, so
+  a change to how checkpoints are stored or loaded that alters one pixel fails `test_golden.py`;
+- in `golden.json` too, per shipped checkpoint, the bpp and HR PSNR of a 512x512 centre crop
+  encoded at 0.3 bpp, which `test_golden.py` holds each checkpoint to (quality tier).
+
+Run it only when the checkpoints are legitimately retrained, and commit its output with them.
+Everything runs in PyTorch fp32 on one CPU thread, the same as the tests, so the figures do not
+depend on the engine or bf16 choice of the machine; other CPUs may round a pixel differently.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from hyperthumb.codec.runtime import Runtime
+from hyperthumb.codec.thumbnail_codec import HyperThumbCodec
+from hyperthumb.evaluation.metrics import psnr
+from hyperthumb.zoo import CHECKPOINTS, load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+GOLDEN_THUMBNAIL = DATA / "golden_rdbunet.jpg"
+GOLDEN_FIGURES = DATA / "golden.json"
+PHOTO = ROOT / "examples" / "Bridge_by_Sander_Klootwijk.jpg"  # CC-BY-SA-4.0
+TARGET_BPP = 0.3
+PIXELS_CROP = 256
+QUALITY_CROP = 512
+
+
+def centre_crop(side: int) -> Image.Image:
+    photo = Image.open(PHOTO).convert("RGB")
+    left, top = (photo.width - side) // 2, (photo.height - side) // 2
+    return photo.crop((left, top, left + side, top + side))
+
+
+def fp32_codec(checkpoint: str) -> HyperThumbCodec:
+    """The shipped checkpoint in PyTorch fp32: the same pixels whatever engines the machine has."""
+    return HyperThumbCodec(load_checkpoint(checkpoint), name=checkpoint, engine="torch", runtime=Runtime())
+
+
+def pixel_digest(image: Image.Image) -> str:
+    return hashlib.sha256(f"{image.width}x{image.height}:".encode() + np.asarray(image).tobytes()).hexdigest()
+
+
+def quality(codec: HyperThumbCodec) -> dict:
+    """bpp and HR PSNR of the quality crop encoded at the target bpp."""
+    crop = centre_crop(QUALITY_CROP)
+    thumb = codec.encode(crop, target_bpp=TARGET_BPP)
+    return {"bpp": round(thumb.bpp, 5), "psnr_hr": round(psnr(codec.decode(thumb.jpeg), crop), 3)}
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    DATA.mkdir(exist_ok=True)
+    codec = fp32_codec("rdbunet")
+    codec.encode(centre_crop(PIXELS_CROP), target_bpp=TARGET_BPP).save(GOLDEN_THUMBNAIL)
+    figures = {"photo": PHOTO.name, "pixels_crop": PIXELS_CROP, "quality_crop": QUALITY_CROP, "target_bpp": TARGET_BPP,
+               "golden_rdbunet_sha256": pixel_digest(codec.decode(GOLDEN_THUMBNAIL)),
+               "quality": {name: quality(fp32_codec(name)) for name in CHECKPOINTS}}
+    GOLDEN_FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"wrote {GOLDEN_THUMBNAIL} and {GOLDEN_FIGURES}")
+
+
+if __name__ == "__main__":
+    main()
