@@ -113,7 +113,7 @@ def _named_set(text: str) -> tuple[str, list[str]]:
 
 
 def _curves(args: argparse.Namespace) -> None:
-    from hyperthumb.evaluation.curves import write_curves
+    from hyperthumb.training.curves import write_curves
 
     print(f"training curves in {write_curves(args.folders, args.output)}")
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 import hyperthumb
 from hyperthumb.evaluation.metrics import psnr
-from hyperthumb.jpeg.standard_tables import quality_of
+from hyperthumb.models.qpm import quality_of
 from tests.conftest import photo_like
 
 pytestmark = pytest.mark.quality

@@ -16,11 +16,11 @@ import torch
 
 from hyperthumb.cli import build_parser, train_options
 from hyperthumb.codec.image_io import to_tensor
-from hyperthumb.evaluation.curves import read_log, write_curves
 from hyperthumb.evaluation.metrics import lpips_available
 from hyperthumb.models.model import HyperThumbModel
 from hyperthumb.models.pixels import bicubic_downscale
 from hyperthumb.models.pretrained import CONFIG_NAME, STATE_NAME
+from hyperthumb.training.curves import read_log, write_curves
 from hyperthumb.training.train import LOG_COLUMNS, LOG_NAME, TrainOptions, learning_rate_factor, loss_terms, train
 from hyperthumb.zoo import encoder_options
 from tests.conftest import photo_like, small_model

@@ -4,18 +4,23 @@
 
 writes into `tests/data/`:
 - `golden_rdbunet.jpg`: a HyperThumb thumbnail made by the shipped `rdbunet` from a 256x256 centre
-  crop of an example photo at 0.3 bpp; `golden.json` holds the SHA-256 of its decoded HR pixels, so
-  a change to how checkpoints are stored or loaded that alters one pixel fails `test_golden.py`;
+  crop of an example photo at 0.3 bpp, and `golden_rdbunet_restored.png`, the HR pixels it decodes
+  to, which `test_golden.py` holds every decode to within `PIXEL_TOLERANCE`;
 - in `golden.json` too, per shipped checkpoint, the bpp and HR PSNR of a 512x512 centre crop
   encoded at 0.3 bpp, which `test_golden.py` holds each checkpoint to (quality tier).
 
 Run it only when the checkpoints are legitimately retrained, and commit its output with them.
 Everything runs in PyTorch fp32 on one CPU thread, the same as the tests, so the figures do not
-depend on the engine or bf16 choice of the machine; other CPUs may round a pixel differently.
+depend on the engine or bf16 choice of the machine. CPUs still round differently: fp32
+convolutions take other kernels with AVX2 than with AVX-512, and the golden decode made with
+AVX-512 differed from the AVX2 one (`ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2`) in 1 of its
+196,608 values, by 1 gray level (SSE4.1 kernels: none). Scaling the decoder's last layer by 1 + 1e-4
+moved 0.025 % of the values, by 1 level: so a decode may differ from the golden pixels by at most 1
+level in at most 0.01 % of the values, 20x the spread across instruction sets and a quarter of
+what such a change to one layer's weights does.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -32,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 GOLDEN_THUMBNAIL = DATA / "golden_rdbunet.jpg"
 GOLDEN_FIGURES = DATA / "golden.json"
+GOLDEN_RESTORED = DATA / "golden_rdbunet_restored.png"
 PHOTO = ROOT / "examples" / "Bridge_by_Sander_Klootwijk.jpg"  # CC-BY-SA-4.0
 TARGET_BPP = 0.3
 PIXELS_CROP = 256
@@ -49,8 +55,17 @@ def fp32_codec(checkpoint: str) -> HyperThumbCodec:
     return HyperThumbCodec(load_checkpoint(checkpoint), name=checkpoint, engine="torch", runtime=Runtime())
 
 
-def pixel_digest(image: Image.Image) -> str:
-    return hashlib.sha256(f"{image.width}x{image.height}:".encode() + np.asarray(image).tobytes()).hexdigest()
+# (largest difference in gray levels, largest share of the values that may differ): see above.
+PIXEL_TOLERANCE = (1, 1e-4)
+
+
+def pixel_difference(image: Image.Image, golden: Image.Image) -> tuple[int, float]:
+    """(largest absolute difference in gray levels, share of values that differ) of two RGB images
+    of the same size."""
+    if image.size != golden.size:
+        raise ValueError(f"sizes differ: {image.size} against {golden.size}")
+    difference = np.abs(np.asarray(image, np.int16) - np.asarray(golden.convert("RGB"), np.int16))
+    return int(difference.max()), float((difference > 0).mean())
 
 
 def quality(codec: HyperThumbCodec) -> dict:
@@ -65,11 +80,11 @@ def main() -> None:
     DATA.mkdir(exist_ok=True)
     codec = fp32_codec("rdbunet")
     codec.encode(centre_crop(PIXELS_CROP), target_bpp=TARGET_BPP).save(GOLDEN_THUMBNAIL)
+    codec.decode(GOLDEN_THUMBNAIL).save(GOLDEN_RESTORED)
     figures = {"photo": PHOTO.name, "pixels_crop": PIXELS_CROP, "quality_crop": QUALITY_CROP, "target_bpp": TARGET_BPP,
-               "golden_rdbunet_sha256": pixel_digest(codec.decode(GOLDEN_THUMBNAIL)),
                "quality": {name: quality(fp32_codec(name)) for name in CHECKPOINTS}}
     GOLDEN_FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"wrote {GOLDEN_THUMBNAIL} and {GOLDEN_FIGURES}")
+    print(f"wrote {GOLDEN_THUMBNAIL}, {GOLDEN_RESTORED} and {GOLDEN_FIGURES}")
 
 
 if __name__ == "__main__":

@@ -36,14 +36,13 @@ from typing import Callable, Optional, Sequence
 import torch
 from PIL import Image
 
-from hyperthumb.codec.image_io import load_image
+from hyperthumb.codec.image_io import list_images, load_image
 from hyperthumb.codec.runtime import Runtime
 from hyperthumb.codec.thumbnail_codec import HyperThumbCodec
 from hyperthumb.evaluation.bench import synthetic_photo, timed
 from hyperthumb.evaluation.evaluate import evaluate
 from hyperthumb.evaluation.metrics import psnr
 from hyperthumb.jpeg.file import read_thumbnail, read_thumbnail_header
-from hyperthumb.training.data import list_images
 from hyperthumb.training.train import TrainOptions, train
 from hyperthumb.zoo import (
     BASELINE,

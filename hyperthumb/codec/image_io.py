@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import torch
 
 _ORIENTATION = 0x0112  # the EXIF tag
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image]
 
@@ -118,3 +119,11 @@ def to_tensor(image: Union[Image.Image, np.ndarray], device: "Optional[torch.dev
                          memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     tensor[0].copy_(pixels.permute(2, 0, 1))
     return tensor.div_(255.0)
+
+
+def list_images(folder: Union[str, os.PathLike]) -> list[Path]:
+    """The photos under `folder` and its subfolders, sorted; none is an InvalidImageError."""
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise InvalidImageError(f"no images found in {folder}")
+    return paths

@@ -31,12 +31,11 @@ import plotly.graph_objects as go
 from PIL import Image
 from tqdm import tqdm
 
-from hyperthumb.codec.image_io import load_image
+from hyperthumb.codec.image_io import list_images, load_image
 from hyperthumb.evaluation.bjontegaard import NO_OVERLAP, bd_psnr, bd_rate
 from hyperthumb.evaluation.charts import METRIC_LABELS, per_photo_figure, rate_distortion_figure
 from hyperthumb.evaluation.methods import METHODS, measure, run_method
 from hyperthumb.evaluation.metrics import lpips_available
-from hyperthumb.training.data import list_images
 from hyperthumb.zoo import BASELINE, REFERENCE_METHODS
 
 RESULT_COLUMNS = ["image", "method", "target_bpp", "bpp", "psnr_hr", "psnr_hr_y", "psnr_lr", "ssim_hr",

@@ -1,10 +1,20 @@
-"""Standard JPEG tables (Annex K scaled by the IJG quality) in the QPM's place, for baselines."""
+"""Standard JPEG tables: the Annex K examples (ITU T.81), scaled by the IJG quality as libjpeg does."""
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from hyperthumb.models.qpm import ANNEX_K_TABLES
+# ITU T.81 Annex K example tables (the IJG defaults), natural order; the QPM starts its prediction from them.
+_ANNEX_K_LUMA = [
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+]
+_ANNEX_K_CHROMA = [
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
+    24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
+] + [99] * 32
+ANNEX_K_TABLES = torch.tensor([_ANNEX_K_LUMA, _ANNEX_K_CHROMA], dtype=torch.float32)
 
 
 def ijg_tables(quality: torch.Tensor) -> torch.Tensor:
@@ -12,21 +22,3 @@ def ijg_tables(quality: torch.Tensor) -> torch.Tensor:
     quality = quality.clamp(1, 100).reshape(-1, 1)
     scaling = torch.where(quality < 50, 5000 / quality, 200 - 2 * quality)
     return torch.floor((ANNEX_K_TABLES.flatten().to(quality) * scaling + 50) / 100).clamp(1, 255)
-
-
-def quality_of(rate_t: torch.Tensor) -> torch.Tensor:
-    """t -> IJG quality, 100..5 over training's t in [-3, 1] (higher t, lower rate); clamped to 1..100 later.
-
-    The map spans the whole range the codec's bpp search can reach: an earlier map gave quality 95 at
-    t = -1, so the decoder never saw the near-lossless thumbnails that smooth photos get at 0.2-0.5 bpp,
-    and there it did worse than bicubic upscaling.
-    """
-    return 100 - 23.75 * (rate_t + 3)
-
-
-class StandardTablePredictor(nn.Module):
-    """Ignores the image: tables depend on the rate setting alone, as in an ordinary JPEG."""
-
-    def forward(self, statistics: torch.Tensor, rate_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        tables = ijg_tables(quality_of(rate_t.reshape(-1).to(statistics))).expand(statistics.shape[0], -1)
-        return tables[:, :64], tables[:, 64:]

@@ -25,12 +25,11 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import nn
 
-from hyperthumb.jpeg.standard_tables import StandardTablePredictor
 from hyperthumb.models import differentiable_jpeg
 from hyperthumb.models.decoder import DecoderConfig, FrequencyAwareDecoder
 from hyperthumb.models.encoders import build_encoder
 from hyperthumb.models.pretrained import HyperThumbHubMixin
-from hyperthumb.models.qpm import QuantizationTablePredictor, dct_statistics
+from hyperthumb.models.qpm import QuantizationTablePredictor, StandardTablePredictor, dct_statistics
 from hyperthumb.models.rate_model import CoefficientRateModel
 
 BLOCK_GRID = 8  # JPEG block side in thumbnail pixels

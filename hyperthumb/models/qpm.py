@@ -13,18 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# IJG / JPEG Annex K example tables, natural order: the starting point of the prediction.
-_ANNEX_K_LUMA = [
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
-]
-_ANNEX_K_CHROMA = [
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
-    24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
-] + [99] * 32
-ANNEX_K_TABLES = torch.tensor([_ANNEX_K_LUMA, _ANNEX_K_CHROMA], dtype=torch.float32)
+from hyperthumb.jpeg.standard_tables import ANNEX_K_TABLES, ijg_tables
 
 _LOG_MAX_TABLE = math.log(255.0)
 
@@ -56,4 +45,23 @@ class QuantizationTablePredictor(nn.Module):
         shape = mid + mid * torch.tanh((log_table - mid) / mid)
         tables = torch.exp(shape + F.softplus(self.raw_gain) * t)
         tables = tables + (tables.clamp(1.0, 255.0) - tables).detach()  # baseline range, gradient kept
+        return tables[:, :64], tables[:, 64:]
+
+
+def quality_of(rate_t: torch.Tensor) -> torch.Tensor:
+    """t -> IJG quality, 100..5 over training's t in [-3, 1] (higher t, lower rate); clamped to 1..100 later.
+
+    The map spans the whole range the codec's bpp search can reach: an earlier map gave quality 95 at
+    t = -1, so the decoder never saw the near-lossless thumbnails that smooth photos get at 0.2-0.5 bpp,
+    and there it did worse than bicubic upscaling.
+    """
+    return 100 - 23.75 * (rate_t + 3)
+
+
+class StandardTablePredictor(nn.Module):
+    """The QPM's stand-in for the `bicubic-jpeg-sr` baseline: it ignores the image, and its tables
+    depend on the rate setting alone, as in an ordinary JPEG."""
+
+    def forward(self, statistics: torch.Tensor, rate_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tables = ijg_tables(quality_of(rate_t.reshape(-1).to(statistics))).expand(statistics.shape[0], -1)
         return tables[:, :64], tables[:, 64:]

@@ -12,12 +12,12 @@ from typing import Optional, Union
 
 from huggingface_hub import ModelCard
 
+from hyperthumb.codec.image_io import list_images
 from hyperthumb.errors import InvalidImageError
 from hyperthumb.evaluation.bjontegaard import NO_OVERLAP
-from hyperthumb.evaluation.curves import read_log
 from hyperthumb.models.model import HyperThumbModel, parameter_counts
 from hyperthumb.models.pretrained import STATE_NAME
-from hyperthumb.training.data import list_images
+from hyperthumb.training.curves import read_log
 from hyperthumb.training.train import TrainOptions
 from hyperthumb.zoo import BASELINE, CHECKPOINT_OF_METHOD, PRESETS, encoder_options
 

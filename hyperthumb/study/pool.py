@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Optional, Sequence, Union
 import numpy as np
 from PIL import Image, ImageFilter
 
-from hyperthumb.codec.image_io import load_image
+from hyperthumb.codec.image_io import IMAGE_SUFFIXES, load_image
 from hyperthumb.evaluation.methods import run_method
 from hyperthumb.evaluation.metrics import lpips_available, lpips_distance, psnr
 from hyperthumb.study.votes import IssuedTrial, VoteStore
@@ -36,14 +36,13 @@ STUDY_METHODS = (*ENCODER_METHODS, "bicubic-jpeg-sr", BASELINE)
 STUDY_DIR_ENV = "HYPERTHUMB_STUDY_DIR"
 MANIFEST = "manifest.json"
 CROP_SIDE = 448  # within 384-512: a detailed region a person can inspect at 1:1 without scrolling
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
 PRACTICE_GOOD, PRACTICE_BAD = "practice-good", "practice-degraded"
 
 
 def _photo_paths(inputs: Iterable[Union[str, os.PathLike]]) -> list[Path]:
     paths: list[Path] = []
     for item in map(Path, inputs):
-        paths += sorted(p for p in item.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES) if item.is_dir() else [item]
+        paths += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if item.is_dir() else [item]
     if not paths:
         raise ValueError("no photos given")
     return paths

@@ -16,18 +16,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from hyperthumb.codec.image_io import load_image
+from hyperthumb.codec.image_io import list_images, load_image
 from hyperthumb.errors import InvalidImageError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 PathLike = Union[str, Path]
-
-
-def list_images(folder: PathLike) -> list[Path]:
-    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise InvalidImageError(f"no images found in {folder}")
-    return paths
 
 
 def _uint8_tensor(image: Image.Image) -> torch.Tensor:
