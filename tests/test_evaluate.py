@@ -12,8 +12,17 @@ from hyperthumb import zoo
 from hyperthumb.cache import CACHE_ENV
 from hyperthumb.evaluation.bjontegaard import NO_OVERLAP
 from hyperthumb.evaluation.evaluate import RESULT_COLUMNS, SUMMARY_COLUMNS, evaluate, format_summary
-from hyperthumb.evaluation.methods import METHODS, REFERENCE_FORMATS, measure, run_method
-from hyperthumb.zoo import BASELINE, CHECKPOINTS, REFERENCE_METHODS
+from hyperthumb.evaluation.methods import (
+    METHODS,
+    REFERENCE_FORMATS,
+    BicubicJPEG,
+    FullSizeReference,
+    LearnedMethod,
+    measure,
+    method_codec,
+    run_method,
+)
+from hyperthumb.zoo import BASELINE, CHECKPOINT_OF_METHOD, CHECKPOINTS, REFERENCE_METHODS
 from tests.conftest import photo_like, small_checkpoint_model
 
 
@@ -138,3 +147,12 @@ def test_lpips_refuses_weights_that_do_not_fit_the_model(tmp_path, monkeypatch):
             metrics.lpips_distance(photo_like(64, 64), photo_like(64, 64, seed=1))
     finally:
         metrics._lpips_model.cache_clear()
+
+
+def test_every_method_is_a_codec_of_its_kind():
+    kinds = {name: type(method_codec(name)) for name in METHODS}
+    assert kinds[BASELINE] is BicubicJPEG and {kinds[name] for name in REFERENCE_METHODS} == {FullSizeReference}
+    assert all(kinds[name] is LearnedMethod for name in CHECKPOINT_OF_METHOD)
+    assert all(method_codec(name).name == name for name in METHODS)
+    with pytest.raises(ValueError, match="unknown method"):
+        method_codec("no-such-method")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Collection, Optional, Union
@@ -87,52 +88,88 @@ def _quality_search(encode: Callable[[int], bytes], pixels: int, target_bpp: flo
     return best or fallback
 
 
-def full_resolution_reference(method: str, photo: Image.Image, target_bpp: float) -> MethodResult:
-    """The whole photo as JPEG / WebP / AVIF at the highest quality within `target_bpp`."""
-    format_name, lowest, highest = REFERENCE_FORMATS[method]
-    started = time.perf_counter()
-    data, bpp = _quality_search(lambda q: _pillow_file(photo, format_name, q), photo.width * photo.height,
-                                target_bpp, (lowest, highest), closest=False)
-    encoded = time.perf_counter()
-    restored = Image.open(io.BytesIO(data)).convert("RGB")
-    return MethodResult(method, target_bpp, data, bpp, None, restored, encoded - started,
-                        time.perf_counter() - encoded)
+class MethodCodec(ABC):
+    """One compared method: a photo in, at a target bpp, the stored file and what it restores to."""
+
+    name: str
+
+    @abstractmethod
+    def run(self, photo: Image.Image, target_bpp: float) -> MethodResult:
+        """Encodes `photo` (upright 8-bit RGB, see codec.image_io.load_image) at `target_bpp` and restores it."""
 
 
-def bicubic_jpeg(photo: Image.Image, target_bpp: float) -> MethodResult:
-    """The plain baseline: integer quality by bisection, closest file to the target kept."""
-    started = time.perf_counter()
-    width, height = photo.size
-    thumbnail = photo.resize((max(1, round(width / 4)), max(1, round(height / 4))), Image.BICUBIC)
-    best = _quality_search(lambda q: _pillow_jpeg(thumbnail, q), width * height, target_bpp, (1, 100), closest=True)
-    encoded = time.perf_counter()
-    decoded_thumbnail = Image.open(io.BytesIO(best[0])).convert("RGB")
-    restored = decoded_thumbnail.resize((width, height), Image.BICUBIC)
-    return MethodResult(BASELINE, target_bpp, best[0], best[1], decoded_thumbnail, restored,
-                        encoded - started, time.perf_counter() - encoded)
+class FullSizeReference(MethodCodec):
+    """The whole photo as JPEG / WebP / AVIF at the highest quality within the target."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.format_name, *self.qualities = REFERENCE_FORMATS[name]
+
+    def run(self, photo: Image.Image, target_bpp: float) -> MethodResult:
+        started = time.perf_counter()
+        data, bpp = _quality_search(lambda q: _pillow_file(photo, self.format_name, q), photo.width * photo.height,
+                                    target_bpp, tuple(self.qualities), closest=False)
+        encoded = time.perf_counter()
+        restored = Image.open(io.BytesIO(data)).convert("RGB")
+        return MethodResult(self.name, target_bpp, data, bpp, None, restored, encoded - started,
+                            time.perf_counter() - encoded)
+
+
+class BicubicJPEG(MethodCodec):
+    """The plain baseline: a bicubic thumbnail as a Pillow JPEG at the integer quality whose file
+    comes closest to the target, upscaled bicubically."""
+
+    name = BASELINE
+
+    def run(self, photo: Image.Image, target_bpp: float) -> MethodResult:
+        started = time.perf_counter()
+        width, height = photo.size
+        thumbnail = photo.resize((max(1, round(width / 4)), max(1, round(height / 4))), Image.BICUBIC)
+        data, bpp = _quality_search(lambda q: _pillow_jpeg(thumbnail, q), width * height, target_bpp, (1, 100),
+                                    closest=True)
+        encoded = time.perf_counter()
+        decoded_thumbnail = Image.open(io.BytesIO(data)).convert("RGB")
+        restored = decoded_thumbnail.resize((width, height), Image.BICUBIC)
+        return MethodResult(self.name, target_bpp, data, bpp, decoded_thumbnail, restored,
+                            encoded - started, time.perf_counter() - encoded)
+
+
+class LearnedMethod(MethodCodec):
+    """A method with a checkpoint (HyperThumb's encoders and decoders, and `bicubic-jpeg-sr`):
+    the real thumbnail file, restored by its decoder. `weights` is a folder of checkpoint folders
+    to use instead of the default ones (a training run's output, to compare against the shipped)."""
+
+    def __init__(self, name: str, device: Optional[str] = None, weights: Optional[Union[str, os.PathLike]] = None):
+        self.name, self.device = name, device
+        checkpoint = CHECKPOINT_OF_METHOD[name]
+        self.checkpoint, self.source = checkpoint, None if weights is None else Path(weights) / checkpoint
+
+    def run(self, photo: Image.Image, target_bpp: float) -> MethodResult:
+        codec = load_model(self.checkpoint, source=self.source, device=self.device)
+        started = time.perf_counter()
+        thumb = codec.encode(photo, target_bpp=target_bpp)
+        encoded = time.perf_counter()
+        restored = codec.decode(thumb.jpeg)
+        return MethodResult(self.name, target_bpp, thumb.jpeg, thumb.bpp, thumb.image, restored,
+                            encoded - started, time.perf_counter() - encoded)
+
+
+def method_codec(method: str, device: Optional[str] = None,
+                 weights: Optional[Union[str, os.PathLike]] = None) -> MethodCodec:
+    """The codec of `method` (a name in `zoo.METHODS`)."""
+    if method == BASELINE:
+        return BicubicJPEG()
+    if method in REFERENCE_FORMATS:
+        return FullSizeReference(method)
+    if method not in CHECKPOINT_OF_METHOD:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    return LearnedMethod(method, device, weights)
 
 
 def run_method(method: str, photo: Image.Image, target_bpp: float, device: Optional[str] = None,
                weights: Optional[Union[str, os.PathLike]] = None) -> MethodResult:
-    """Encodes `photo` (upright 8-bit RGB, see image_io.load_image) at `target_bpp` and restores it.
-
-    `weights` is a folder of checkpoint folders (`rdbunet/`, `transformer/`, `bicubic-sr/`) to use
-    instead of the default ones, e.g. a training run's output to compare against the shipped ones.
-    """
-    if method == BASELINE:
-        return bicubic_jpeg(photo, target_bpp)
-    if method in REFERENCE_FORMATS:
-        return full_resolution_reference(method, photo, target_bpp)
-    if method not in CHECKPOINT_OF_METHOD:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    checkpoint = CHECKPOINT_OF_METHOD[method]
-    codec = load_model(checkpoint, source=None if weights is None else Path(weights) / checkpoint, device=device)
-    started = time.perf_counter()
-    thumb = codec.encode(photo, target_bpp=target_bpp)
-    encoded = time.perf_counter()
-    restored = codec.decode(thumb.jpeg)
-    return MethodResult(method, target_bpp, thumb.jpeg, thumb.bpp, thumb.image, restored,
-                        encoded - started, time.perf_counter() - encoded)
+    """Encodes `photo` (upright 8-bit RGB) with `method` at `target_bpp` and restores it."""
+    return method_codec(method, device, weights).run(photo, target_bpp)
 
 
 def measure(photo: Image.Image, result: MethodResult, with_lpips: bool = True,
