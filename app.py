@@ -60,10 +60,11 @@ ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(path) for path in (ROOT / "examples").glob("*.jpg"))
 ENCODERS = {zoo.METHODS[method].label: method for method in zoo.ENCODER_METHODS}
 BOTH = "Both, side by side"
-# The README's session 25 6K bench (encode 2.5-2.6x, decode 3.9x faster than the full models) and
-# the BD-PSNR of both against bicubic-jpeg on the four sets (0.48-1.13 dB lower).
+# docs/speed.md's 6K CPU bench (`python -m hyperthumb bench --size 6144x4096`, bf16: the lite models
+# encode 2.5-2.6x and decode 3.9x faster than the full ones) and the BD-PSNR against bicubic-jpeg
+# on the four sets of results/eval/summary.md (the lite models 0.51-1.18 dB below the full ones).
 LITE_INFO = ("the same two architectures, slimmed: about 3x faster to encode and decode on a CPU, "
-             "0.5-1.1 dB lower HR PSNR")
+             "0.5-1.2 dB lower HR PSNR")
 CHART_RATES = (0.1, 0.2, 0.3, 0.5)
 CHART_METHODS = (*ENCODERS.values(), *zoo.LITE_METHODS, BASELINE, *REFERENCE_METHODS)
 # The chart runs every method at native scale; beyond this side it takes a centre region instead.

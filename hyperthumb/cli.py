@@ -4,14 +4,11 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hyperthumb.codec.runtime import keep_freed_memory
 from hyperthumb.errors import HyperThumbError, InvalidSettingError
-
-if TYPE_CHECKING:
-    from hyperthumb.training.train import TrainOptions
 
 
 def _writable(output: Path, image: bool) -> None:
@@ -60,28 +57,13 @@ def _info(args: argparse.Namespace) -> None:
               + f"; GFLOPs per HR megapixel: encoder {flops['encoder']:.1f}, decoder {flops['decoder']:.1f}")
 
 
-def train_options(args: argparse.Namespace, command: str = "") -> TrainOptions:
-    """The `train` subcommand's arguments as the library's `TrainOptions`."""
-    from hyperthumb.training.train import TrainOptions
-
-    return TrainOptions(encoder=args.encoder, data=args.data, val=args.val, out=args.out, preset=args.preset,
-                        steps=args.steps, minutes=args.minutes, batch=args.batch, patch=args.patch,
-                        lr=args.lr, encoder_lr_scale=args.encoder_lr_scale,
-                        thumbnail_weight=args.thumbnail_weight,
-                        thumbnail_floor_db=args.thumbnail_floor_db or None,
-                        thumbnail_floor_weight=args.thumbnail_floor_weight,
-                        rate_t_min=args.rate_t_min, rate_t_max=args.rate_t_max, lr_decay=args.lr_decay,
-                        val_every=args.val_every, val_rate_t=args.val_rate_t, device=args.device, bf16=args.bf16,
-                        init_from=args.init_from, hr_blocks=args.hr_blocks,
-                        hr_features=args.hr_features, decoder_only=args.decoder_only,
-                        encoder_from=args.encoder_from, command=command)
-
-
 def _train(args: argparse.Namespace) -> None:
+    from hyperthumb.training.options import parse_command_line
     from hyperthumb.training.train import train
 
-    options = train_options(args, command="python -m hyperthumb " + " ".join(map(shlex.quote, sys.argv[1:])))
-    print(f"checkpoint in {train(options)}")
+    options = parse_command_line(args.options)
+    command = " ".join(["python -m hyperthumb train", *map(shlex.quote, args.options)])
+    print(f"checkpoint in {train(replace(options, command=command))}")
 
 
 def _lpips_weights(args: argparse.Namespace) -> None:
@@ -176,9 +158,7 @@ def _study(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from hyperthumb.codec.engines import ENGINES
     from hyperthumb.study.pool import CROP_SIDE, STUDY_METHODS
-    from hyperthumb.training.train import TrainOptions
     from hyperthumb.zoo import (
-        ARCHITECTURES,
         ENCODER_METHODS,
         ENCODING_METHODS,
         FAST_DECODER_OF,
@@ -215,47 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=PRESETS[0], choices=PRESETS)
     p.set_defaults(run=_info)
 
-    p = commands.add_parser("train", help="train (or resume) a model")
-    p.add_argument("--encoder", required=True, choices=ARCHITECTURES,
-                   help="architecture (the bicubic-jpeg-sr baseline's is 'bicubic')")
-    p.add_argument("--data", required=True, nargs="+",
-                   help="folders of training photos, one per source; every source supplies the same share of patches")
-    p.add_argument("--val")
-    p.add_argument("--out", required=True)
-    p.add_argument("--preset", choices=PRESETS,
-                   help="encoder size of a new run (default: cpu; with --init-from: as initialised, another "
-                        "preset starts a new encoder beside the trained QPM, rate model and decoder)")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--minutes", type=float)
-    p.add_argument("--batch", type=int, default=TrainOptions.batch)
-    p.add_argument("--patch", type=int, default=TrainOptions.patch, help="HR patch side")
-    p.add_argument("--lr", type=float, default=TrainOptions.lr)
-    p.add_argument("--encoder-lr-scale", type=float, default=TrainOptions.encoder_lr_scale,
-                   help="encoder lr relative to --lr")
-    p.add_argument("--thumbnail-weight", type=float, default=TrainOptions.thumbnail_weight,
-                   help="weight of the thumbnail MSE against bicubic (paper: 0.6)")
-    p.add_argument("--thumbnail-floor-db", type=float, default=TrainOptions.thumbnail_floor_db,
-                   help="penalise encoder thumbnails below this PSNR against bicubic (0: no floor)")
-    p.add_argument("--thumbnail-floor-weight", type=float, default=TrainOptions.thumbnail_floor_weight)
-    p.add_argument("--rate-t-min", type=float, default=TrainOptions.rate_t_min,
-                   help="rate settings t are sampled from [min, max]; lower t, higher bpp")
-    p.add_argument("--rate-t-max", type=float, default=TrainOptions.rate_t_max)
-    p.add_argument("--lr-decay", default=TrainOptions.lr_decay, choices=["cosine", "none"],
-                   help="learning-rate schedule over this run's --steps or --minutes")
-    p.add_argument("--val-every", type=int, default=TrainOptions.val_every)
-    p.add_argument("--val-rate-t", type=float, default=TrainOptions.val_rate_t,
-                   help="rate setting of the validation encodes")
-    p.add_argument("--device", default=None)
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast of the networks (for GPUs)")
-    p.add_argument("--init-from", help="a new run starts from this checkpoint folder")
-    p.add_argument("--hr-blocks", type=int, help="decoder HR-branch blocks of a new run (default: as initialised)")
-    p.add_argument("--hr-features", type=int,
-                   help="decoder HR-branch width of a new run (default: as initialised; the coefficient branch keeps its own)")
-    p.add_argument("--decoder-only", action="store_true",
-                   help="train the decoder alone, encoder and QPM frozen (a fast decoder for the same thumbnails)")
-    p.add_argument("--encoder-from",
-                   help="with --decoder-only: first take the encoder, QPM and rate model of this retrained "
-                        "checkpoint folder (moves a fast decoder onto its retrained encoder)")
+    # tyro parses the train options, declared once in TrainOptions (hyperthumb/training/options.py); argparse
+    # only passes them on. No argument can hold a NUL, so with it as the sole prefix none reads as an option here.
+    p = commands.add_parser("train", help="train (or resume) a model; `train --help` lists the options",
+                            add_help=False, prefix_chars="\0")
+    p.add_argument("options", nargs="*")
     p.set_defaults(run=_train)
 
     p = commands.add_parser("lpips-weights", help="provision LPIPS AlexNet weights for offline use")

@@ -28,7 +28,8 @@ from hyperthumb.models.decoder import BicubicPhases, DecoderConfig, FrequencyAwa
 from hyperthumb.models.model import HyperThumbModel
 from hyperthumb.models.pretrained import STATE_NAME
 from hyperthumb.release.model_card import write_model_card
-from hyperthumb.training.train import TrainOptions, train
+from hyperthumb.training.options import TrainOptions
+from hyperthumb.training.train import train
 from hyperthumb.zoo import ENCODER_METHODS, FAST_DECODER_OF, LITE_METHODS, METHODS, encoder_options, load_checkpoint
 from tests.conftest import photo_like, small_model
 from tools.golden import centre_crop

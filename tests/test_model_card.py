@@ -11,7 +11,8 @@ from hyperthumb.evaluation.evaluate import SUMMARY_COLUMNS
 from hyperthumb.models.model import HyperThumbConfig, HyperThumbModel
 from hyperthumb.models.pretrained import STATE_NAME
 from hyperthumb.release.model_card import write_model_card
-from hyperthumb.training.train import LOG_COLUMNS, LOG_NAME, TrainOptions
+from hyperthumb.training.options import TrainOptions
+from hyperthumb.training.train import LOG_COLUMNS, LOG_NAME
 from hyperthumb.zoo import encoder_options
 from tests.conftest import small_model
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shlex
-from dataclasses import replace
+from dataclasses import asdict, fields, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -14,18 +14,20 @@ import numpy as np
 import pytest
 import torch
 
-from hyperthumb.cli import build_parser, train_options
+from hyperthumb.cli import build_parser, main
 from hyperthumb.codec.image_io import to_tensor
 from hyperthumb.evaluation.metrics import lpips_available
 from hyperthumb.models.model import HyperThumbModel
 from hyperthumb.models.pixels import bicubic_downscale
 from hyperthumb.models.pretrained import CONFIG_NAME, STATE_NAME
 from hyperthumb.training.curves import read_log, write_curves
-from hyperthumb.training.train import LOG_COLUMNS, LOG_NAME, TrainOptions, learning_rate_factor, loss_terms, train
+from hyperthumb.training.options import TrainOptions, parse_command_line
+from hyperthumb.training.train import LOG_COLUMNS, LOG_NAME, learning_rate_factor, loss_terms, train
 from hyperthumb.zoo import encoder_options
 from tests.conftest import photo_like, small_model
 
 pytestmark = pytest.mark.training
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 
 
 def test_loss_falls_over_a_few_dozen_steps():
@@ -134,6 +136,13 @@ def test_another_preset_starts_a_new_encoder_beside_the_trained_rest(tmp_path):
     assert trained.config.encoder_options == encoder_options("rdbunet", "lite")
 
 
+def parsed(command: str) -> TrainOptions:
+    """A recorded `python -m hyperthumb train ...` line through the real command line's parsers."""
+    words = shlex.split(command)
+    assert words[:4] == ["python", "-m", "hyperthumb", "train"]
+    return parse_command_line(build_parser().parse_args(words[3:]).options)
+
+
 @pytest.mark.parametrize("options", [
     TrainOptions(encoder="rdbunet", data=["a dir", "b"], out="runs/x", val="v", minutes=1.3, batch=32, patch=256,
                  val_every=1_000_000, device="cuda", bf16=True),
@@ -141,9 +150,53 @@ def test_another_preset_starts_a_new_encoder_beside_the_trained_rest(tmp_path):
                  encoder_from="runs/x", thumbnail_floor_db=None, preset="lite"),
 ])
 def test_a_runs_command_line_makes_the_same_options(options):
-    words = shlex.split(options.command_line())
-    assert words[:4] == ["python", "-m", "hyperthumb", "train"]
-    assert train_options(build_parser().parse_args(words[3:])) == options
+    assert parsed(options.command_line()) == options
+
+
+def recorded_runs() -> list[tuple[str, dict]]:
+    """(command, resolved options) of every run the shipped checkpoints recorded: `runs` holds the
+    options of the last len(runs) `commands` (the first commands predate that record)."""
+    pairs = []
+    for path in sorted(WEIGHTS.glob("*/training_state.json")):
+        state = json.loads(path.read_text())
+        pairs += [pytest.param(command, run, id=f"{path.parent.name}-{index}") for index, (command, run)
+                  in enumerate(zip(state["commands"][-len(state["runs"]):], state["runs"]))]
+    return pairs
+
+
+# Defaults changed since: a run that left these out recorded the value then in force.
+FORMER_DEFAULTS = {"preset": "cpu", "thumbnail_floor_db": 32.0, "thumbnail_floor_weight": 50.0}
+
+
+@pytest.mark.parametrize("command, run", recorded_runs())
+def test_every_recorded_command_line_parses_into_its_recorded_options(command, run):
+    stated = {word[2:].replace("-", "_") for word in shlex.split(command) if word.startswith("--")}
+    expected = {}
+    for item in fields(TrainOptions):
+        if item.name in ("command", "extra"):
+            continue
+        if item.name not in run:  # an option added after the run: it ran as the option's default does
+            expected[item.name] = item.default
+        elif item.name not in stated and run[item.name] == FORMER_DEFAULTS.get(item.name):
+            expected[item.name] = item.default
+        else:
+            expected[item.name] = run[item.name]
+    options = asdict(parsed(command))
+    assert {name: options[name] for name in expected} == expected
+
+
+def test_the_help_lists_every_flag_and_a_wrong_flag_is_refused(capsys):
+    with pytest.raises(SystemExit) as help_exit:
+        main(["train", "--help"])
+    shown = capsys.readouterr().out
+    assert help_exit.value.code == 0
+    flagless = {"rate_lr", "grad_clip", "val_crop", "seed", "command", "extra"}
+    for item in fields(TrainOptions):
+        assert (f"--{item.name.replace('_', '-')} " in shown) == (item.name not in flagless), item.name
+    for wrong in (["--data"], ["--data", "a", "--seed", "3"], ["--data", "a", "--bf16", "yes"]):
+        with pytest.raises(SystemExit) as refused:
+            parse_command_line(["--encoder", "rdbunet", "--out", "o", *wrong])
+        assert refused.value.code == 2
 
 
 def test_options_without_a_flag_are_refused():

@@ -1,6 +1,6 @@
 """Benchmark, not a test: a 6K photo through the real app, as a user's browser would send it.
 
-    python tests/bench_app.py [--size 6144x4096] [--port 7911] [--lite]
+    python tools/bench_app.py [--size 6144x4096] [--port 7911] [--lite]
 
 Serves `app.py` in a child process, sends a synthetic photo to `/encode` (RDBUnet, or with `--lite`
 RDBUnet lite, at 0.3 bpp) and then `/metrics` with `gradio_client`, and prints the time to the first

@@ -1,6 +1,6 @@
 """Benchmark, not a test: the decoder network's time per number of HR-branch blocks and width.
 
-    python tests/bench_decoder_depth.py [--size 6144x4096] [--threads 2] [--repeats 3]
+    python tools/bench_decoder_depth.py [--size 6144x4096] [--threads 2] [--repeats 3]
         [--blocks 16 4 2 1] [--features 24] [--hr-features 16] [--fp32]
 
 Times the decoder class (untrained weights: speed does not depend on them) at several `hr_blocks`

@@ -21,6 +21,7 @@ what such a change to one layer's weights does.
 """
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -76,6 +77,8 @@ def quality(codec: HyperThumbCodec) -> dict:
 
 
 def main() -> None:
+    argparse.ArgumentParser(prog="python -m tools.golden", description="Rewrite the golden data in tests/data "
+                            "from the shipped checkpoints (only after a legitimate retraining).").parse_args()
     torch.set_num_threads(1)
     DATA.mkdir(exist_ok=True)
     codec = fp32_codec("rdbunet")

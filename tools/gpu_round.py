@@ -43,7 +43,8 @@ from hyperthumb.evaluation.bench import synthetic_photo, timed
 from hyperthumb.evaluation.evaluate import evaluate
 from hyperthumb.evaluation.metrics import psnr
 from hyperthumb.jpeg.file import read_thumbnail, read_thumbnail_header
-from hyperthumb.training.train import TrainOptions, train
+from hyperthumb.training.options import TrainOptions
+from hyperthumb.training.train import train
 from hyperthumb.zoo import (
     BASELINE,
     CHECKPOINT_OF_METHOD,

@@ -55,7 +55,7 @@ def resolve_engine(requested: Optional[str], device: torch.device) -> str:
     the named engine is not installed.
 
     Torch is the default because it measured fastest for every network on the development CPU (a
-    2-core AMD EPYC with native bf16; figures in the README). With native bf16 at 2048x1536
+    2-core AMD EPYC with native bf16; figures in docs/speed.md). With native bf16 at 2048x1536
     (`python -m hyperthumb bench --repeats 3`, decode s, RDBUnet / Transformer / their fast
     decoders): torch bf16 0.32 / 0.36 / 0.11 / 0.13, OpenVINO 0.38 / 0.38 / 0.15 / 0.17, ONNX Runtime
     0.77 / 0.77 / 0.22 / 0.25. In fp32 (`--fp32`, the path of CPUs without native bf16) at 6144x4096,

@@ -3,7 +3,7 @@
 The method is the model's (`HyperThumbModel.analyze`, `quantize`, `decompress`); this module adds
 what is about files: the JPEG container and its marker, the target-bpp search, the engines that
 run the two networks, and tiles. The encoder runs once per photo; the bisection over the rate
-setting t then quantizes and sizes each try in memory (`jpeg_size.py`) and writes the file once.
+setting t then quantizes and sizes each try in memory (`jpeg/size.py`) and writes the file once.
 Large photos run in overlapping tiles (`tiling.py`): the encoder on the HR grid, the decoder on the
 thumbnail's block grid. The QPM still sees the statistics of the whole thumbnail, so one pair of
 tables serves the whole file, and the restored photo is written straight into a uint8 buffer.

@@ -7,7 +7,7 @@
 The bicubic upscale is computed as the convolution it is (`BicubicPhases`) and added before the
 pixel shuffle, at the thumbnail's resolution: at 6K on two CPU cores the convolution took 0.07 s
 against 0.4-0.8 s for `interpolate` (NCHW / channels-last), and an HR-sized addition is saved; a
-one-block decoder went from 1.62 to 0.95 s (`tests/bench_decoder_depth.py`). At inference on a
+one-block decoder went from 1.62 to 0.95 s (`tools/bench_decoder_depth.py`). At inference on a
 CPU the HR branch streams over bands of rows (`_restore_in_bands`).
 """
 from __future__ import annotations

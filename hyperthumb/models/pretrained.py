@@ -38,7 +38,7 @@ CARD_TEMPLATE = """---
 
 A HyperThumb checkpoint ([HyperThumbnail]({{ paper_url }}), Qi et al., CVPR 2023): a photo becomes an ordinary
 JPEG thumbnail, 4x smaller per side, from which the model restores the full-resolution photo. Load it with
-`hyperthumb.model.HyperThumbModel.from_pretrained`. `python -m hyperthumb card <folder>` replaces this text
+`hyperthumb.models.HyperThumbModel.from_pretrained`. `python -m hyperthumb card <folder>` replaces this text
 with the card written from the folder's training records.
 """
 

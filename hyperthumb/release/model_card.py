@@ -18,7 +18,7 @@ from hyperthumb.evaluation.bjontegaard import NO_OVERLAP
 from hyperthumb.models.model import HyperThumbModel, parameter_counts
 from hyperthumb.models.pretrained import STATE_NAME
 from hyperthumb.training.curves import read_log
-from hyperthumb.training.train import TrainOptions
+from hyperthumb.training.options import TrainOptions
 from hyperthumb.zoo import BASELINE, CHECKPOINT_OF_METHOD, PRESETS, encoder_options
 
 CARD_NAME = "README.md"
@@ -188,7 +188,7 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
              f"codec = hyperthumb.load_model({name!r})  # or set HYPERTHUMB_HUB_REPO=<this repo>",
              "thumb = codec.encode('photo.jpg', target_bpp=0.3)",
              f"photo = hyperthumb.decode(thumb.jpeg{', fast=True' if fast_decoder else ''})", "```", "",
-             "The network alone: `hyperthumb.model.HyperThumbModel.from_pretrained(<this folder>)`, or "
+             "The network alone: `hyperthumb.models.HyperThumbModel.from_pretrained(<this folder>)`, or "
              f"`from_pretrained(<this repo>, subfolder={name!r}, revision=...)` from the Hub.", "",
              f"Encoder options: `{json.dumps(config.encoder_options)}`; decoder: "
              f"`{json.dumps({k: v for k, v in dataclasses.asdict(config.decoder).items() if v is not None})}`. Parameters: "

@@ -1,16 +1,18 @@
 """The study's results: which method people prefer, and how sure that is.
 
-Bradley-Terry scores (a tie counts half a win to each side) with bootstrap confidence intervals,
-the win-rate matrix, votes per pair, agreement between annotators, and how often people agree with
-PSNR and LPIPS.
+Bradley-Terry scores (a tie counts half a win to each side; fitted by choix) with bootstrap
+confidence intervals (scipy.stats.bootstrap over the votes), the win-rate matrix, votes per pair,
+agreement between annotators, and how often people agree with PSNR and LPIPS.
 """
 from __future__ import annotations
 
 import itertools
 from typing import Iterable, Optional, Sequence
 
+import choix
 import numpy as np
 import plotly.graph_objects as go
+from scipy.stats import bootstrap
 
 from hyperthumb.evaluation.charts import METHOD_COLOURS
 
@@ -34,35 +36,32 @@ def _win_matrix(outcomes: tuple[np.ndarray, np.ndarray, np.ndarray], size: int,
     return wins
 
 
-def bradley_terry(wins: np.ndarray, prior: float = 0.5, tolerance: float = 1e-10) -> np.ndarray:
-    """Log-strengths (mean 0) maximising the Bradley-Terry likelihood of `wins` (Hunter's MM
-    iteration). `prior` adds that many wins each way to every pair, which keeps a method that never
-    lost (common in a bootstrap sample) at a finite score."""
-    wins = wins + prior * (1 - np.eye(len(wins)))
-    games, won = wins + wins.T, wins.sum(1)
-    strength = np.ones(len(wins))
-    for _ in range(100_000):
-        denominator = (games / (strength[:, None] + strength[None, :])).sum(1)
-        updated = np.where(won > 0, won / np.where(denominator > 0, denominator, 1), 1e-12)
-        updated /= np.exp(np.log(updated).mean())
-        if np.abs(updated - strength).max() < tolerance:
-            strength = updated
-            break
-        strength = updated
-    scores = np.log(strength)
+def bradley_terry(wins: np.ndarray, prior: float = 0.5) -> np.ndarray:
+    """Log-strengths (mean 0) maximising the Bradley-Terry likelihood of `wins`.
+
+    choix's iterative Luce spectral ranking reaches the maximum-likelihood estimate from a dense
+    matrix of wins, so half wins (ties) enter as they are. `prior` adds that many wins each way to
+    every pair, which keeps a method that never lost (common in a bootstrap sample) at a finite
+    score; without it such a method has no maximum and choix raises.
+    """
+    scores = choix.ilsr_pairwise_dense(wins + prior * (1 - np.eye(len(wins))))
     return scores - scores.mean()
 
 
 def bootstrap_scores(votes: Sequence[dict], methods: Sequence[str], samples: int = 1000, seed: int = 0,
                      prior: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(scores, 2.5 % and 97.5 % percentiles over `samples` resamplings of the votes)."""
+    """(scores, 2.5 % and 97.5 % percentiles of the scores over `samples` resamplings of the votes)."""
     outcomes, size = _outcomes(votes, methods), len(methods)
     scores = bradley_terry(_win_matrix(outcomes, size), prior)
-    rng = np.random.default_rng(seed)
-    resampled = np.array([bradley_terry(_win_matrix(outcomes, size, rng.integers(0, len(votes), len(votes))), prior)
-                          for _ in range(samples)])
-    low, high = np.percentile(resampled, [2.5, 97.5], axis=0)
-    return scores, low, high
+    if len(votes) < 2:  # scipy resamples two votes or more; a single vote only ever resamples to itself
+        return scores, scores, scores
+
+    def resampled_scores(rows: np.ndarray) -> np.ndarray:
+        return bradley_terry(_win_matrix(outcomes, size, rows), prior)
+
+    interval = bootstrap((np.arange(len(votes)),), resampled_scores, vectorized=False, n_resamples=samples,
+                         method="percentile", confidence_level=0.95, rng=seed).confidence_interval
+    return scores, interval.low, interval.high
 
 
 def _percent(part: float, whole: float) -> Optional[int]:

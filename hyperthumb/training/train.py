@@ -12,9 +12,8 @@ import csv
 import json
 import math
 import platform
-import shlex
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -31,85 +30,12 @@ from hyperthumb.models.model import HyperThumbConfig, HyperThumbModel
 from hyperthumb.models.pixels import bicubic_downscale
 from hyperthumb.models.pretrained import STATE_NAME, is_checkpoint
 from hyperthumb.training.data import PatchSampler, center_crops
+from hyperthumb.training.options import TrainOptions
 from hyperthumb.zoo import encoder_options
 
 LOG_NAME = "train_log.csv"
 OPTIMIZER_NAME = "optimizer.safetensors"
 LOG_COLUMNS = ["step", "seconds", "bpp", "psnr_hr", "psnr_lr", "lpips_rgb", "lpips_y"]
-
-@dataclass
-class TrainOptions:
-    encoder: str
-    data: list[str]  # one folder per source of photos; each source supplies the same share of patches
-    out: str
-    val: Optional[str] = None
-    # Encoder size (registry presets): a new model's defaults to "cpu"; with `init_from`, None keeps the
-    # checkpoint's encoder and another preset starts a new encoder beside its trained QPM and decoder.
-    preset: Optional[str] = None
-    steps: Optional[int] = None
-    minutes: Optional[float] = None
-    # 192-pixel patches (48x48 thumbnails, 36 JPEG blocks for the QPM's statistics) at about the pixels
-    # per step of the earlier 8 x 128 recipe.
-    batch: int = 4
-    patch: int = 192
-    lr: float = 4e-4
-    # The encoder learns 10x slower than the decoder and QPM: at equal rates its thumbnail changes
-    # outran the decoder's use of them on the CPU budget (HR PSNR fell below the baseline).
-    encoder_lr_scale: float = 0.1
-    rate_lr: float = 5e-3
-    thumbnail_weight: float = 0.6
-    # At 32 dB set14's textured thumbnails averaged 29.7 dB after JPEG; 33.5 dB raised every set's
-    # thumbnails by 0.3-1.0 dB while HR PSNR still rose over the same run.
-    thumbnail_floor_db: Optional[float] = 33.5
-    thumbnail_floor_weight: float = 70.0
-    # t = -3 is about 1 bpp and t = 1 about 0.03 bpp on full-size photos: the app's whole slider.
-    rate_t_min: float = -3.0
-    rate_t_max: float = 1.0
-    lr_decay: str = "cosine"
-    grad_clip: float = 1.0
-    val_every: int = 500
-    val_crop: int = 512
-    val_rate_t: float = -1.5
-    seed: int = 0
-    device: Optional[str] = None
-    # bf16 autocast of the encoder and decoder networks (the JPEG steps stay fp32): for GPUs.
-    bf16: bool = False
-    # A new run may start from a trained checkpoint, with a decoder of `hr_blocks` HR-branch blocks
-    # (the first blocks copied) of `hr_features` channels (a new width starts new). `decoder_only`
-    # trains the decoder alone against the frozen encoder and QPM: the fast decoder, which reads the
-    # very same thumbnails as the checkpoint it came from.
-    init_from: Optional[str] = None
-    hr_blocks: Optional[int] = None
-    hr_features: Optional[int] = None
-    decoder_only: bool = False
-    # With `decoder_only`: replace the encoder, QPM and rate model by this retrained checkpoint's
-    # first, so a fast decoder follows its encoder (its thumbnails change when the encoder does).
-    encoder_from: Optional[str] = None
-    command: str = ""
-    extra: dict = field(default_factory=dict)
-
-    def command_line(self) -> str:
-        """The `python -m hyperthumb train` line that makes these options (flags named after the
-        fields; defaults left out), for a run started from code to record what reproduces it."""
-        words = ["python -m hyperthumb train"]
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name in ("command", "extra") or value == item.default:  # required fields have no default
-                continue
-            if item.name in _NOT_ON_THE_COMMAND_LINE:
-                raise ValueError(f"{item.name}={value!r} has no command-line flag")
-            flag = "--" + item.name.replace("_", "-")
-            if value is True:
-                words.append(flag)
-            elif item.name == "thumbnail_floor_db" and value is None:
-                words.append(f"{flag} 0")  # the command line's "no floor"
-            else:
-                values = value if isinstance(value, list) else [value]
-                words.append(" ".join([flag, *(shlex.quote(str(v)) for v in values)]))
-        return " ".join(words)
-
-
-_NOT_ON_THE_COMMAND_LINE = ("rate_lr", "grad_clip", "val_crop", "seed")
 
 
 def loss_terms(model: HyperThumbModel, hr: torch.Tensor, rate_t: torch.Tensor, thumbnail_weight: float,

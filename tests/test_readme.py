@@ -1,0 +1,80 @@
+"""The README and docs stay true and short: the headline table is the one the committed evaluation
+makes, the README is short and has exactly the two set-up commands (CI runs the second verbatim),
+its and the docs' relative links lead to files, and no page or code mentions numbered sessions or
+rounds of work (figures say what was measured and how; the dated story is results/HISTORY.md)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hyperthumb.evaluation.headline import DEFAULT_SUMMARY, headline_table, readme_block, with_headline_table
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+MAX_README_LINES = 200
+APP_COMMAND = "pip install -r requirements.txt && python -m hyperthumb lpips-weights && python app.py"
+TEST_COMMAND = 'pip install -r requirements.txt && python -m hyperthumb lpips-weights && python -m pytest -q -ra -m ""'
+# "session 25", "sessions 20-24", "round 23", "Round 2": work told by its number, not by what it measured.
+NUMBERED_WORK = re.compile(r"\b(?:sessions?|rounds?)\s+\d", re.IGNORECASE)
+
+
+def _readme() -> str:
+    return README.read_text()
+
+
+def test_the_headline_table_is_the_one_the_committed_evaluation_makes():
+    assert readme_block(_readme()) == headline_table(DEFAULT_SUMMARY), \
+        "regenerate it: python -m hyperthumb.evaluation.headline --readme README.md"
+
+
+def test_the_headline_table_is_replaced_between_its_markers_only():
+    readme = _readme()
+    assert with_headline_table(readme, headline_table(DEFAULT_SUMMARY)) == readme
+    changed = with_headline_table(readme, "| a table |\n")
+    assert readme_block(changed) == "| a table |\n"
+    assert changed.split("<!-- headline table")[0] == readme.split("<!-- headline table")[0]
+
+
+def test_the_readme_is_short_and_keeps_its_front_matter():
+    lines = _readme().splitlines()
+    assert len(lines) <= MAX_README_LINES, f"README.md has {len(lines)} lines; move detail into docs/"
+    front = lines[:lines.index("---", 1) + 1]
+    assert front[0] == "---" and {"sdk: gradio", "app_file: app.py"} <= set(front)
+    assert any(line.startswith("title: ") for line in front) and any(line.startswith("license: ") for line in front)
+
+
+def test_the_readme_has_exactly_the_two_set_up_commands():
+    commands = [line.strip() for line in _readme().splitlines() if line.strip().startswith("pip install -r ")]
+    assert commands == [APP_COMMAND, TEST_COMMAND]
+    # CI runs the test command (its pip quietly): what the README promises is what CI does.
+    ci_command = (ROOT / ".ci" / "run").read_text().splitlines()[-1].strip()
+    assert ci_command.replace("pip install -q -r ", "pip install -r ") == TEST_COMMAND
+
+
+@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda path: str(path.relative_to(ROOT)))
+def test_relative_links_lead_to_files(page):
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue
+        assert (page.parent / target.split("#")[0]).exists(), f"{page.name} links to missing {target}"
+
+
+def test_no_numbered_session_or_round_is_mentioned():
+    files = [README, *DOCS, ROOT / "app.py", *sorted((ROOT / "hyperthumb").rglob("*.py")),
+             *sorted((ROOT / "tools").glob("*.py"))]
+    found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+             for path in files for number, line in enumerate(path.read_text().splitlines(), 1)
+             if NUMBERED_WORK.search(line)]
+    assert not found, "say what was measured and how, not when; the dated story is results/HISTORY.md:\n" + \
+        "\n".join(found)
+
+
+def test_the_development_page_names_every_module():
+    page = (ROOT / "docs" / "development.md").read_text()
+    modules = [path.relative_to(ROOT / "hyperthumb") for path in (ROOT / "hyperthumb").rglob("*.py")
+               if path.name != "__init__.py"]
+    missing = [str(module) for module in modules if module.name not in page]
+    assert not missing, f"docs/development.md does not name {missing}"
