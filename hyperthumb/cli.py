@@ -69,7 +69,8 @@ def _train(args: argparse.Namespace) -> None:
 def _lpips_weights(args: argparse.Namespace) -> None:
     from hyperthumb.evaluation.lpips_weights import provision
 
-    print(f"LPIPS weights at {provision(Path(args.archive) if args.archive else None)}")
+    paths = provision(Path(args.archive) if args.archive else None)
+    print(f"LPIPS weights (AlexNet, VGG16) at {', '.join(map(str, paths))}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:

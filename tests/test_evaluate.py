@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from hyperthumb import zoo
@@ -156,3 +157,21 @@ def test_every_method_is_a_codec_of_its_kind():
     assert all(method_codec(name).name == name for name in METHODS)
     with pytest.raises(ValueError, match="unknown method"):
         method_codec("no-such-method")
+
+
+def test_the_offline_vgg_weights_are_lpips_own_linear_layers():
+    """The VGG16 archive's linear layers equal those the lpips package ships (v0.1 vgg.pth): the
+    converted network is LPIPS-VGG, not a look-alike."""
+    import os
+
+    import lpips
+
+    from hyperthumb.evaluation.lpips_weights import load_state_dict
+
+    ours = load_state_dict("vgg")
+    if ours is None:
+        pytest.skip("LPIPS VGG16 weights are not provisioned")
+    shipped = torch.load(os.path.join(os.path.dirname(lpips.__file__), "weights", "v0.1", "vgg.pth"),
+                         map_location="cpu", weights_only=True)
+    assert set(shipped) <= set(ours) and all(torch.equal(shipped[key], ours[key]) for key in shipped)
+

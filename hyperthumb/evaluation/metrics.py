@@ -108,25 +108,34 @@ def ssim(a, b) -> float:
     return total / (a.shape[2] * (height - 2 * SSIM_HALO) * (width - 2 * SSIM_HALO))
 
 
-@lru_cache(maxsize=1)
-def _lpips_model():
-    state = load_state_dict()
+@lru_cache(maxsize=2)
+def _lpips_model(net: str = "alex"):
+    state = load_state_dict(net)
     if state is None:
         return None
     import lpips
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = lpips.LPIPS(net="alex", pretrained=False, pnet_rand=True, verbose=False)
+        model = lpips.LPIPS(net=net, pretrained=False, pnet_rand=True, verbose=False)
     # Not strict only because the model lists each linear layer twice (`linN` and `lins.N`, one module)
     # and keeps its input scaling as constant buffers; any other gap would silently measure with
     # random weights, so it is an error.
     missing, unexpected = model.load_state_dict(state, strict=False)
     gaps = [k for k in missing if not k.startswith(("lins.", "scaling_layer."))] + list(unexpected)
     if gaps:
-        raise RuntimeError(f"LPIPS weights at {weights_path()} do not match the model ({gaps}); delete the file "
-                           "and run `python -m hyperthumb lpips-weights` again")
+        raise RuntimeError(f"LPIPS weights at {weights_path(net)} do not match the model ({gaps}); delete the "
+                           "file and run `python -m hyperthumb lpips-weights` again")
     return model.eval()
+
+
+def lpips_network(net: str = "alex") -> Optional[torch.nn.Module]:
+    """The LPIPS network itself (inputs in -1..1, differentiable), for a training loss; a fresh copy,
+    so its caller may move it or set its gradients. None without its weights."""
+    model = _lpips_model.__wrapped__(net)
+    if model is not None:
+        model.requires_grad_(False)
+    return model
 
 
 def lpips_available() -> bool:

@@ -108,6 +108,10 @@ class TrainOptions:
     # The fast decoder reads the very same thumbnails as the checkpoint it came from.
     decoder_only: bool = False
     """train the decoder alone, encoder and QPM frozen (a fast decoder for the same thumbnails)"""
+    # The sharp decoders: LPIPS on VGG16 beside L1. LPIPS on AlexNet, the product's metric, and DISTS
+    # stay out of training, so that they can judge what this term does.
+    perceptual_weight: float = 0.0
+    """weight of LPIPS-VGG between the restored photo and the original in the loss (0: none)"""
     # A fast decoder must follow its encoder: the thumbnails change when the encoder does.
     encoder_from: Annotated[Optional[str], _flag("FOLDER")] = None
     """with --decoder-only, first take this retrained checkpoint's encoder, QPM and rate model"""

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from hyperthumb.codec.thumbnail_codec import HyperThumbCodec
-from hyperthumb.evaluation.metrics import lpips_distance, psnr, thumbnail_psnr
+from hyperthumb.evaluation.metrics import lpips_distance, lpips_network, psnr, thumbnail_psnr
 from hyperthumb.models.model import HyperThumbConfig, HyperThumbModel
 from hyperthumb.models.pixels import bicubic_downscale
 from hyperthumb.models.pretrained import STATE_NAME, is_checkpoint
@@ -40,8 +40,12 @@ LOG_COLUMNS = ["step", "seconds", "bpp", "psnr_hr", "psnr_lr", "lpips_rgb", "lpi
 
 def loss_terms(model: HyperThumbModel, hr: torch.Tensor, rate_t: torch.Tensor, thumbnail_weight: float,
                thumbnail_floor_db: Optional[float] = None, thumbnail_floor_weight: float = 0.0,
-               network_dtype: Optional[torch.dtype] = None):
+               network_dtype: Optional[torch.dtype] = None, perceptual: Optional[torch.nn.Module] = None,
+               perceptual_weight: float = 0.0):
     """Returns (codec loss, rate-model fitting loss, dict of the parts as floats).
+
+    `perceptual` (an LPIPS network, inputs in -1..1) adds `perceptual_weight` times its distance
+    between the restored photo and the original: the sharp decoders' term.
 
     The rate model is fitted by maximum likelihood on detached coefficients with its own optimiser,
     so its density tracks the coefficients quickly whatever the rate weight; the codec loss moves
@@ -59,10 +63,14 @@ def loss_terms(model: HyperThumbModel, hr: torch.Tensor, rate_t: torch.Tensor, t
     if thumbnail_floor_db is not None:
         encoder_mse = (result.thumbnail - target).pow(2).mean(dim=(1, 2, 3))
         codec_loss = codec_loss + thumbnail_floor_weight * F.relu(encoder_mse - 10 ** (-thumbnail_floor_db / 10))
+    parts = {"l1": hr_l1.mean().item(), "mse_lr": lr_mse.mean().item(), "bpp_est": bpp.mean().item()}
+    if perceptual is not None and perceptual_weight:
+        distance = perceptual(result.restored * 2 - 1, hr * 2 - 1).flatten()
+        codec_loss = codec_loss + perceptual_weight * distance
+        parts["perceptual"] = distance.mean().item()
     codec_loss = codec_loss.mean()
     fit_loss = model.rate_model(result.scaled_coefficients.detach()).mean() / pixels
-    return codec_loss, fit_loss, {"l1": hr_l1.mean().item(), "mse_lr": lr_mse.mean().item(),
-                                  "bpp_est": bpp.mean().item()}
+    return codec_loss, fit_loss, parts
 
 
 def validate(model: HyperThumbModel, crops: list, rate_t: float, device: str) -> dict[str, float]:
@@ -209,6 +217,13 @@ def train(options: TrainOptions) -> Path:
     # Adam's moments carry over only between runs that train the same parameters.
     if resumed and (out / OPTIMIZER_NAME).exists() and previous.get("decoder_only", False) == options.decoder_only:
         _load_optimizer(optimizers, out / OPTIMIZER_NAME)
+    perceptual = None
+    if options.perceptual_weight:
+        perceptual = lpips_network("vgg")
+        if perceptual is None:
+            raise ValueError("--perceptual-weight needs the LPIPS VGG16 weights: "
+                             "run `python -m hyperthumb lpips-weights`")
+        perceptual.to(device)
     sampler = PatchSampler(options.data, options.patch, seed=options.seed + state["step"], device=device)
     crops = center_crops(options.val, options.val_crop) if options.val else []
     state["commands"].append(options.command)
@@ -255,7 +270,8 @@ def train(options: TrainOptions) -> Path:
         rate_t = options.rate_t_min + torch.rand(options.batch, device=device) * (options.rate_t_max - options.rate_t_min)
         loss, fit_loss, parts = loss_terms(model, hr, rate_t, options.thumbnail_weight,
                                            options.thumbnail_floor_db, options.thumbnail_floor_weight,
-                                           torch.bfloat16 if options.bf16 else None)
+                                           torch.bfloat16 if options.bf16 else None, perceptual,
+                                           options.perceptual_weight)
         for optimizer in optimizers.values():
             optimizer.zero_grad(set_to_none=True)
         loss.backward()
