@@ -39,7 +39,7 @@ def _decode(args: argparse.Namespace) -> None:
     from hyperthumb.zoo import decode
 
     _writable(Path(args.output), image=True)
-    photo = decode(args.input, device=args.device, weights=args.weights, fast=args.fast)
+    photo = decode(args.input, device=args.device, weights=args.weights, decoder=args.decoder)
     photo.save(args.output)
     print(f"{args.output}: {photo.size[0]}x{photo.size[1]}")
 
@@ -186,8 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--weights", help="checkpoint folder of the model the thumbnail names "
                                      "(default: weights/<name>, then the Hub)")
-    p.add_argument("--fast", action="store_true",
-                   help="restore with the model's fast decoder (weights/<name>-fast): quicker, a little less faithful")
+    choice = p.add_mutually_exclusive_group()
+    choice.add_argument("--fast", dest="decoder", action="store_const", const="fast", default="faithful",
+                        help="restore with the model's fast decoder (weights/<name>-fast): quicker, less faithful")
+    choice.add_argument("--sharp", dest="decoder", action="store_const", const="sharp",
+                        help="restore with the model's sharp decoder (weights/<name>-sharp), made for the eye")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_decode)
 

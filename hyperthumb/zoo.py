@@ -39,7 +39,7 @@ from PIL import Image
 
 from hyperthumb.codec import HyperThumbCodec, read_thumbnail_bytes
 from hyperthumb.codec.runtime import checked_device
-from hyperthumb.errors import CheckpointNotFoundError, InvalidThumbnailError
+from hyperthumb.errors import CheckpointNotFoundError, InvalidSettingError, InvalidThumbnailError
 from hyperthumb.jpeg.marker import find_marker
 from hyperthumb.models import HyperThumbModel
 from hyperthumb.models.pretrained import CONFIG_NAME, STATE_NAME, WEIGHTS_NAME, fetch_checkpoint, is_checkpoint
@@ -58,9 +58,10 @@ class Method:
     # Encoder options per preset: the paper's size (for a GPU), a reduced one for a 2-core CPU, and a
     # lite one whose 6K encode costs about two fast decodes (4-6x fewer operations than `cpu`).
     presets: dict = field(default_factory=dict)
-    # A fast decoder's: the checkpoint whose encoder it shares, whose thumbnails (marker name) it
-    # writes and reads.
-    fast_decoder_for: Optional[str] = None
+    # A decoder-only checkpoint's: the checkpoint whose encoder and QPM it shares, whose thumbnails
+    # (marker name) it writes and reads, and the kind of restoration it gives (a `DECODERS` entry).
+    decoder_for: Optional[str] = None
+    decoder: str = "faithful"
     # A lite checkpoint's: the method whose architecture it shrinks (its own files, encoder and decoder).
     lite_of: Optional[str] = None
 
@@ -79,9 +80,9 @@ METHODS: dict[str, Method] = {method.name: method for method in (
         "cpu": {"features": 32, "embed_dim": 64, "depth": 4, "heads": 2},
         "lite": {"features": 16, "embed_dim": 32, "depth": 2, "heads": 2}}),
     Method("rdbunet-fast", "RDBUnet, fast decoder", "#aec7e8", LEARNED, "rdbunet-fast", "rdbunet",
-           fast_decoder_for="rdbunet"),
+           decoder_for="rdbunet", decoder="fast"),
     Method("transformer-fast", "Transformer, fast decoder", "#ff9896", LEARNED, "transformer-fast", "transformer",
-           fast_decoder_for="transformer"),
+           decoder_for="transformer", decoder="fast"),
     Method("rdbunet-lite", "RDBUnet lite", "#17becf", LEARNED, "rdbunet-lite", "rdbunet", lite_of="rdbunet"),
     Method("transformer-lite", "Transformer lite", "#e377c2", LEARNED, "transformer-lite", "transformer",
            lite_of="transformer"),
@@ -93,11 +94,16 @@ METHODS: dict[str, Method] = {method.name: method for method in (
     Method("avif-full", "full-size AVIF", "#ff7f0e", REFERENCE),
 )}
 BASELINE = "bicubic-jpeg"
+# The restorations of one thumbnail: the checkpoint's own decoder, a quicker one, one made for the eye.
+DECODERS = ("faithful", "fast", "sharp")
 PRESETS = ("cpu", "paper", "lite")
 # The two encoders the product compares (the app's choices).
 ENCODER_METHODS = tuple(m.name for m in METHODS.values()
-                        if m.kind == LEARNED and m.encoder != "bicubic" and not m.fast_decoder_for and not m.lite_of)
-FAST_DECODER_OF = {m.fast_decoder_for: m.checkpoint for m in METHODS.values() if m.fast_decoder_for}
+                        if m.kind == LEARNED and m.encoder != "bicubic" and not m.decoder_for and not m.lite_of)
+# checkpoint -> {decoder kind: the decoder-only checkpoint that restores its files that way}
+DECODERS_OF = {base: {m.decoder: m.checkpoint for m in METHODS.values() if m.decoder_for == base}
+               for base in dict.fromkeys(m.decoder_for for m in METHODS.values() if m.decoder_for)}
+FAST_DECODER_OF = {checkpoint: kinds["fast"] for checkpoint, kinds in DECODERS_OF.items() if "fast" in kinds}
 LITE_MODEL_OF = {m.lite_of: m.name for m in METHODS.values() if m.lite_of}  # architecture -> its lite model
 LITE_METHODS = tuple(LITE_MODEL_OF.values())
 # What `encode` may make: the two encoders, then their lite versions.
@@ -107,9 +113,9 @@ CHECKPOINT_OF_METHOD = {m.name: m.checkpoint for m in METHODS.values() if m.chec
 CHECKPOINTS = tuple(CHECKPOINT_OF_METHOD.values())
 ENCODER_OF_CHECKPOINT = {m.checkpoint: m.encoder for m in METHODS.values() if m.checkpoint}
 # The name a checkpoint's thumbnails carry in their marker, and which it accepts.
-MARKER_OF_CHECKPOINT = {m.checkpoint: m.fast_decoder_for or m.checkpoint for m in METHODS.values() if m.checkpoint}
+MARKER_OF_CHECKPOINT = {m.checkpoint: m.decoder_for or m.checkpoint for m in METHODS.values() if m.checkpoint}
 # The checkpoints whose decoder is a fast one (one HR block): the fast decoders and the lite models.
-FAST_DECODER_CHECKPOINTS = tuple(m.checkpoint for m in METHODS.values() if m.fast_decoder_for or m.lite_of)
+FAST_DECODER_CHECKPOINTS = tuple(m.checkpoint for m in METHODS.values() if m.decoder == "fast" or m.lite_of)
 ARCHITECTURES = tuple(dict.fromkeys(m.encoder for m in METHODS.values() if m.encoder))
 
 
@@ -211,17 +217,25 @@ def load_model(encoder: str, source: Optional[PathLike] = None, device: Optional
     return _zoo.load(encoder, source, device)
 
 
+def decoder_checkpoint(model: str, decoder: str = "faithful") -> str:
+    """The checkpoint that restores `model`'s thumbnails as `decoder` asks (a `DECODERS` kind); a
+    lite model's own decoder is a fast one."""
+    if decoder not in DECODERS:
+        raise InvalidSettingError(f"decoder must be one of {', '.join(DECODERS)}, not {decoder!r}")
+    if decoder == "faithful" or (decoder == "fast" and model in LITE_METHODS):
+        return model
+    if decoder not in DECODERS_OF.get(model, {}):
+        raise InvalidThumbnailError(f"the {model!r} model has no {decoder} decoder")
+    return DECODERS_OF[model][decoder]
+
+
 def decode(source: Union[bytes, str, os.PathLike], device: Optional[str] = None,
-           weights: Optional[PathLike] = None, fast: bool = False) -> Image.Image:
+           weights: Optional[PathLike] = None, fast: bool = False, decoder: str = "faithful") -> Image.Image:
     """Restores the HR photo from a HyperThumb JPEG, using the model its marker names (found as
-    `load_model` finds it, or in the checkpoint folder `weights`), or with `fast` that model's fast
-    decoder (a lite model's own decoder is one)."""
+    `load_model` finds it, or in the checkpoint folder `weights`), through that model's `decoder`
+    ("faithful": its own; "fast"; "sharp"); `fast=True` is `decoder="fast"`."""
     jpeg = read_thumbnail_bytes(source)
     if not jpeg:
         raise InvalidThumbnailError("the thumbnail file is empty")
-    name = find_marker(jpeg).encoder
-    if fast and name not in LITE_METHODS:  # a lite model's own decoder is a fast one
-        if name not in FAST_DECODER_OF:
-            raise InvalidThumbnailError(f"the {name!r} model has no fast decoder")
-        name = FAST_DECODER_OF[name]
+    name = decoder_checkpoint(find_marker(jpeg).encoder, "fast" if fast else decoder)
     return load_model(name, source=weights, device=device).decode(jpeg)

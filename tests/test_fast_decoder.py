@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import hyperthumb
-from hyperthumb.errors import InvalidThumbnailError
+from hyperthumb.errors import InvalidSettingError, InvalidThumbnailError
 from hyperthumb.evaluation.metrics import psnr
 from hyperthumb.models import decoder as decoder_module
 from hyperthumb.models.decoder import BicubicPhases, DecoderConfig, FrequencyAwareDecoder
@@ -30,7 +30,16 @@ from hyperthumb.models.pretrained import STATE_NAME
 from hyperthumb.release.model_card import write_model_card
 from hyperthumb.training.options import TrainOptions
 from hyperthumb.training.train import train
-from hyperthumb.zoo import ENCODER_METHODS, FAST_DECODER_OF, LITE_METHODS, METHODS, encoder_options, load_checkpoint
+from hyperthumb.zoo import (
+    DECODERS_OF,
+    ENCODER_METHODS,
+    FAST_DECODER_OF,
+    LITE_METHODS,
+    METHODS,
+    decoder_checkpoint,
+    encoder_options,
+    load_checkpoint,
+)
 from tests.conftest import photo_like, small_model
 from tools.golden import centre_crop
 
@@ -211,6 +220,16 @@ def test_baseline_without_a_fast_decoder_says_so():
     thumbnail = hyperthumb.load_model("bicubic-sr").encode(photo_like(64, 64), target_bpp=0.5)
     with pytest.raises(InvalidThumbnailError, match="no fast decoder"):
         hyperthumb.decode(thumbnail.jpeg, fast=True)
+    with pytest.raises(InvalidThumbnailError, match="no sharp decoder"):
+        hyperthumb.decode(thumbnail.jpeg, decoder="sharp")
+    with pytest.raises(InvalidSettingError, match="decoder must be one of faithful, fast, sharp"):
+        hyperthumb.decode(thumbnail.jpeg, decoder="pretty")
+
+
+def test_each_decoder_kind_names_its_checkpoint():
+    assert decoder_checkpoint("rdbunet") == "rdbunet" and decoder_checkpoint("rdbunet", "fast") == "rdbunet-fast"
+    assert decoder_checkpoint("rdbunet-lite", "fast") == "rdbunet-lite"  # its own decoder is a fast one
+    assert DECODERS_OF == {"rdbunet": {"fast": "rdbunet-fast"}, "transformer": {"fast": "transformer-fast"}}
 
 
 @pytest.mark.cli

@@ -63,7 +63,7 @@ STEPS = ("train", "fast", "bench", "evaluate")
 # What a round resumes: the checkpoints trained whole that the product compares (the fast decoders
 # follow their encoders; the lite models would not fit its minutes).
 ROUND_CHECKPOINTS = tuple(m.checkpoint for m in METHODS.values()
-                          if m.checkpoint and not m.fast_decoder_for and not m.lite_of)
+                          if m.checkpoint and not m.decoder_for and not m.lite_of)
 FAST_MINUTES = 0.5  # per fast decoder: its decoder only adapts to the round's new encoder
 _PACK_SIDE = 768
 _PACK_QUALITY = 88
