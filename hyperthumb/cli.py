@@ -70,7 +70,7 @@ def _lpips_weights(args: argparse.Namespace) -> None:
     from hyperthumb.evaluation.lpips_weights import provision
 
     paths = provision(Path(args.archive) if args.archive else None)
-    print(f"LPIPS weights (AlexNet, VGG16) at {', '.join(map(str, paths))}")
+    print(f"LPIPS weights (AlexNet; VGG16, also DISTS's backbone) at {', '.join(map(str, paths))}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -126,7 +126,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from hyperthumb.codec.engines import ENGINES
+    from hyperthumb.codec.engines import ENGINES, unavailable_reason
     from hyperthumb.evaluation.bench import available_engines, describe_machine, format_table, run_bench
     from hyperthumb.zoo import default_device
 
@@ -136,7 +136,7 @@ def _bench(args: argparse.Namespace) -> None:
                         args.fp32)
     print(f"{describe_machine(device)}; median of {args.repeats}, target {args.bpp} bpp")
     if missing:
-        print(f"not installed, so not measured: {', '.join(missing)}")
+        print("not measured: " + "; ".join(unavailable_reason(engine) for engine in missing))
     print(format_table(results))
 
 

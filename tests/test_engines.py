@@ -14,7 +14,7 @@ from hyperthumb.evaluation.metrics import psnr
 from tests.conftest import photo_like, small_model
 
 EXPORTED = [pytest.param(engine, marks=pytest.mark.skipif(not engines.engine_available(engine),
-                                                          reason=f"{engine} not installed"))
+                                                          reason=str(engines.unavailable_reason(engine))))
             for engine in engines.ENGINES[1:]]
 
 
@@ -89,8 +89,15 @@ def test_missing_engine_falls_back_to_torch(monkeypatch):
     assert codec.decode(codec.encode(photo, target_bpp=0.5).jpeg).size == photo.size
 
 
+def test_openvino_stands_aside_where_the_instruction_set_is_capped(monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not engines.engine_available("openvino")
+    with pytest.warns(UserWarning, match="openvino gives wrong pixels when ONEDNN_MAX_CPU_ISA caps"):
+        assert HyperThumbCodec(small_model(), engine="openvino").engine == "torch"
+
+
 def test_torch_runs_both_networks_unless_another_engine_is_named(monkeypatch):
-    monkeypatch.setattr(engines, "engine_available", lambda engine: True)
+    monkeypatch.setattr(engines, "unavailable_reason", lambda engine: None)
     monkeypatch.delenv(engines.ENGINE_ENV, raising=False)
     assert HyperThumbCodec(small_model()).engine == "torch"
     monkeypatch.setenv(engines.ENGINE_ENV, "onnxruntime")

@@ -44,7 +44,12 @@ def read_rows(path: Path) -> tuple[list[str], list[dict]]:
         return reader.fieldnames, list(reader)
 
 
-def test_evaluate_writes_each_sets_results_and_summary_and_one_chart_page(small_embedded_weights, tmp_path):
+def test_evaluate_writes_each_sets_results_and_summary_and_one_chart_page(small_embedded_weights, tmp_path,
+                                                                          monkeypatch):
+    import hyperthumb.evaluation.methods as methods_module
+
+    # DISTS on VGG16 would take 40 s of this test's 50 (tests/test_dists.py checks its figures)
+    monkeypatch.setattr(methods_module, "dists_distance", lambda restored, reference: 0.25)
     sets = {}
     for name, seeds in (("smooth", (4,)), ("textured", (5, 6))):
         (tmp_path / name).mkdir()
@@ -60,6 +65,7 @@ def test_evaluate_writes_each_sets_results_and_summary_and_one_chart_page(small_
         assert {(r["method"], float(r["target_bpp"])) for r in rows} == {(m, t) for m in METHODS for t in (0.3, 0.6)}
         assert all(float(r["bpp"]) > 0 and float(r["psnr_hr"]) > 0 for r in rows)
         assert all((r["psnr_lr"] == "") == (r["method"] in REFERENCE_METHODS) for r in rows)
+        assert all((r["dists"] == "") == (r["lpips_rgb"] == "") for r in rows)  # measured where LPIPS is
         columns, summary = read_rows(out / name / "summary.csv")
         assert columns == SUMMARY_COLUMNS and len(summary) == len(METHODS) * 2
         assert {r["set"] for r in summary} == {name}
@@ -104,6 +110,8 @@ def test_full_resolution_references_take_the_highest_quality_within_the_budget(m
         assert Image.open(io.BytesIO(result.jpeg)).format == REFERENCE_FORMATS[method][0]
         results.append(measure(photo, result))
     assert results[0]["psnr_hr"] < results[1]["psnr_hr"] and results[0]["psnr_lr"] is None
+    if results[0]["dists"] is not None:  # DISTS's VGG16 weights are provisioned
+        assert results[0]["dists"] > results[1]["dists"] > 0
 
 
 def test_lpips_columns_are_empty_with_a_note_without_its_weights(tmp_path, monkeypatch):
@@ -114,8 +122,29 @@ def test_lpips_columns_are_empty_with_a_note_without_its_weights(tmp_path, monke
     photo_like(256, 192, seed=5).save(photo)
     text = evaluate({"one": [photo]}, [0.3, 0.6], tmp_path / "eval", methods=[BASELINE])
     _, rows = read_rows(tmp_path / "eval" / "one" / "results.csv")
-    assert all(r["lpips_rgb"] == "" and r["lpips_y"] == "" and r["psnr_hr"] != "" for r in rows)
+    assert all(r["lpips_rgb"] == r["lpips_y"] == r["dists"] == "" and r["psnr_hr"] != "" for r in rows)
     assert evaluate_module.LPIPS_NOTE in text
+
+
+def test_reuse_reads_results_from_before_the_dists_column(tmp_path):
+    """An older results.csv has no `dists` column: its rows join with DISTS empty, and summarise."""
+    photo = tmp_path / "photo.png"
+    photo_like(64, 48, seed=3).save(photo)
+    older = [column for column in RESULT_COLUMNS if column != "dists"]
+    (tmp_path / "old" / "a").mkdir(parents=True)
+    with (tmp_path / "old" / "a" / "results.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=older)
+        writer.writeheader()
+        for target, bpp, psnr in ((0.3, 0.29, 30.0), (0.6, 0.61, 33.0)):
+            writer.writerow({**dict.fromkeys(older, 0.1), "image": "photo.png", "method": BASELINE,
+                             "target_bpp": target, "bpp": bpp, "psnr_hr": psnr, "psnr_lr": ""})
+    text = evaluate({"a": [photo]}, [0.3, 0.6], tmp_path / "new", methods=[], reuse=[tmp_path / "old"])
+    columns, rows = read_rows(tmp_path / "new" / "a" / "results.csv")
+    assert columns == RESULT_COLUMNS and len(rows) == 2
+    assert all(r["dists"] == "" and r["lpips_rgb"] == "0.1" for r in rows)
+    _, summary = read_rows(tmp_path / "new" / "a" / "summary.csv")
+    assert [r["dists"] for r in summary] == ["", ""] and [r["psnr_hr"] for r in summary] == ["30.0", "33.0"]
+    assert "DISTS" in text and "DISTS" in (tmp_path / "new" / "summary.md").read_text()
 
 
 def test_summary_explains_an_undefined_bd_rate():

@@ -43,16 +43,28 @@ _PACKAGES = {"torch": (), "onnxruntime": ("onnxruntime", "onnx", "onnxscript"), 
 # 3: residual blocks add in place).
 _FORMAT_VERSION = b"hyperthumb-export-3"
 
-def engine_available(engine: str) -> bool:
-    """Whether `engine` can run here (torch always can)."""
+def unavailable_reason(engine: str) -> Optional[str]:
+    """Why `engine` cannot run here, or None where it can (torch always can)."""
     if engine not in ENGINES:
         raise InvalidSettingError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
-    return all(importlib.util.find_spec(package) is not None for package in _PACKAGES[engine])
+    if not all(importlib.util.find_spec(package) is not None for package in _PACKAGES[engine]):
+        return f"{engine} is not installed"
+    # With ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU (how this project tests the AVX2 kernels),
+    # OpenVINO 2026.4's CPU plugin mixes kernels of both and its decode fell to 4.8 dB where torch's
+    # gave 17.6 dB (tests/test_engines.py); it ran right without the cap.
+    if engine == "openvino" and os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper() != "ALL":
+        return "openvino gives wrong pixels when ONEDNN_MAX_CPU_ISA caps the instruction set"
+    return None
+
+
+def engine_available(engine: str) -> bool:
+    """Whether `engine` can run here (torch always can)."""
+    return unavailable_reason(engine) is None
 
 
 def resolve_engine(requested: Optional[str], device: torch.device) -> str:
     """`requested`, else (on a CPU) `$HYPERTHUMB_ENGINE`, else torch; torch, with a warning, where
-    the named engine is not installed.
+    the named engine cannot run (`unavailable_reason`).
 
     Torch is the default because it measured fastest for every network on the development CPU (a
     2-core AMD EPYC with native bf16; figures in docs/speed.md). With native bf16 at 2048x1536
@@ -71,8 +83,9 @@ def resolve_engine(requested: Optional[str], device: torch.device) -> str:
         return "torch"
     if requested != "torch" and device.type != "cpu":
         raise InvalidSettingError(f"the {requested} engine runs on the CPU only, not on {device}")
-    if not engine_available(requested):
-        warnings.warn(f"{requested} is not installed; running the networks with torch instead", stacklevel=3)
+    reason = unavailable_reason(requested)
+    if reason:
+        warnings.warn(f"{reason}; running the networks with torch instead", stacklevel=3)
         return "torch"
     return requested
 

@@ -232,7 +232,7 @@ def run_bench(size: tuple[int, int], device: str, encoders: list[str], repeats: 
 
 
 def available_engines(requested: list[str]) -> tuple[list[str], list[str]]:
-    """(installed, missing) among `requested`, in order."""
+    """(runnable here, not runnable) among `requested`, in order (`engines.unavailable_reason` says why)."""
     return ([engine for engine in requested if engine_available(engine)],
             [engine for engine in requested if not engine_available(engine)])
 

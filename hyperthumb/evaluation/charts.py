@@ -12,7 +12,8 @@ METHOD_COLOURS = {name: method.colour for name, method in METHODS.items()}
 DASHED_METHODS = {name for name, method in METHODS.items() if method.dashed}
 METRIC_LABELS = {
     "psnr_hr": "HR PSNR (dB)", "psnr_hr_y": "HR PSNR, Y (dB)", "psnr_lr": "thumbnail PSNR (dB)",
-    "ssim_hr": "HR SSIM", "lpips_rgb": "LPIPS-RGB", "lpips_y": "LPIPS-Y", "bpp": "bpp",
+    "ssim_hr": "HR SSIM", "lpips_rgb": "LPIPS-RGB", "lpips_y": "LPIPS-Y", "dists": "DISTS (lower is better)",
+    "bpp": "bpp",
 }
 
 

@@ -34,22 +34,25 @@ from tqdm import tqdm
 from hyperthumb.codec.image_io import list_images, load_image
 from hyperthumb.evaluation.bjontegaard import NO_OVERLAP, bd_psnr, bd_rate
 from hyperthumb.evaluation.charts import METRIC_LABELS, per_photo_figure, rate_distortion_figure
+from hyperthumb.evaluation.dists import dists_available
 from hyperthumb.evaluation.methods import METHODS, measure, run_method
 from hyperthumb.evaluation.metrics import lpips_available
 from hyperthumb.zoo import BASELINE, REFERENCE_METHODS
 
 RESULT_COLUMNS = ["image", "method", "target_bpp", "bpp", "psnr_hr", "psnr_hr_y", "psnr_lr", "ssim_hr",
-                  "lpips_rgb", "lpips_y", "encode_s", "decode_s"]
+                  "lpips_rgb", "lpips_y", "dists", "encode_s", "decode_s"]
 MEAN_COLUMNS = RESULT_COLUMNS[3:]
 DELTA_COLUMNS = ["bd_psnr_db", "bd_psnr_photo_db", "photos_below_baseline", "bd_rate_pct"]
 SUMMARY_COLUMNS = ["set", "method", "target_bpp", "images", *MEAN_COLUMNS, *DELTA_COLUMNS]
 PER_PHOTO_COLUMNS = ["set", "image", "method", "bd_psnr_db"]
-CHART_METRICS = ["psnr_hr", "psnr_hr_y", "psnr_lr", "ssim_hr", "lpips_rgb", "lpips_y"]
+CHART_METRICS = ["psnr_hr", "psnr_hr_y", "psnr_lr", "ssim_hr", "lpips_rgb", "lpips_y", "dists"]
 _TABLE_COLUMNS = [("bpp", "bpp", 4), ("psnr_hr", "PSNR", 2), ("psnr_hr_y", "PSNR-Y", 2), ("psnr_lr", "thumb", 2),
-                  ("ssim_hr", "SSIM", 4), ("lpips_rgb", "LPIPS", 4), ("lpips_y", "LPIPS-Y", 4),
+                  ("ssim_hr", "SSIM", 4), ("lpips_rgb", "LPIPS", 4), ("lpips_y", "LPIPS-Y", 4), ("dists", "DISTS", 4),
                   ("encode_s", "enc s", 2), ("decode_s", "dec s", 2)]  # (key, title, decimals)
-LPIPS_NOTE = ("LPIPS not measured: its AlexNet weights are not provisioned "
-              "(run `python -m hyperthumb lpips-weights`); the LPIPS columns are empty.")
+LPIPS_NOTE = ("LPIPS and DISTS not measured: LPIPS's AlexNet weights are not provisioned "
+              "(run `python -m hyperthumb lpips-weights`); the LPIPS and DISTS columns are empty.")
+DISTS_NOTE = ("DISTS not measured: its VGG16 weights are not provisioned "
+              "(run `python -m hyperthumb lpips-weights`); the DISTS column is empty.")
 _NUMBER_COLUMNS = set(RESULT_COLUMNS[2:])
 
 PathLike = Union[str, os.PathLike]
@@ -83,9 +86,11 @@ def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> None
 
 
 def read_results(path: PathLike) -> list[dict]:
-    """A results.csv back as rows of numbers (None where a figure was not measured)."""
+    """A results.csv back as rows of numbers (None where a figure was not measured, or where the file
+    predates its column, as DISTS does in older evaluations)."""
     with Path(path).open(newline="") as f:
-        return [{k: (None if v == "" else float(v)) if k in _NUMBER_COLUMNS else v for k, v in row.items()}
+        return [{**dict.fromkeys(RESULT_COLUMNS),
+                 **{k: (None if v == "" else float(v)) if k in _NUMBER_COLUMNS else v for k, v in row.items()}}
                 for row in csv.DictReader(f)]
 
 
@@ -178,7 +183,7 @@ def markdown_summary(summary: Sequence[dict], baseline: str = BASELINE) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
     columns = [("bpp", "bpp", 3), ("psnr_hr", "HR PSNR", 2), ("psnr_lr", "thumb PSNR", 2), ("ssim_hr", "SSIM", 4),
-               ("lpips_rgb", "LPIPS-RGB", 3), ("lpips_y", "LPIPS-Y", 3)]
+               ("lpips_rgb", "LPIPS-RGB", 3), ("lpips_y", "LPIPS-Y", 3), ("dists", "DISTS", 3)]
     lines = ["| method | target | " + " | ".join(title for _, title, _ in columns) + " |",
              "|---|---|" + "---|" * len(columns)]
     lines += [f"| {row['method']} | {row['target_bpp']:g} | "
@@ -253,9 +258,12 @@ def evaluate(sets: Mapping[str, Sequence[PathLike]], targets: Sequence[float], o
     paths = {name: photo_paths(inputs) for name, inputs in sets.items()}
     out = Path(out)
     with_lpips = lpips_available()
-    notes = [] if with_lpips else [LPIPS_NOTE]
     if not with_lpips:
-        tqdm.write(LPIPS_NOTE)
+        notes = [LPIPS_NOTE]
+    else:
+        notes = [] if dists_available() else [DISTS_NOTE]
+    for note in notes:
+        tqdm.write(note)
     results: dict[str, list[dict]] = {}
     files, writers = {}, {}
     for name, set_paths in paths.items():

@@ -26,13 +26,15 @@ from PIL import Image
 
 from hyperthumb import zoo
 from hyperthumb.codec.thumbnail_codec import BPP_TOLERANCE
+from hyperthumb.evaluation.dists import dists_distance
 from hyperthumb.evaluation.metrics import lpips_distance, psnr, psnr_y, ssim, thumbnail_psnr
 from hyperthumb.zoo import BASELINE, CHECKPOINT_OF_METHOD, load_model
 
 # Pillow format name and quality range of each full-resolution reference.
 REFERENCE_FORMATS = {"jpeg-full": ("JPEG", 1, 100), "webp-full": ("WEBP", 0, 100), "avif-full": ("AVIF", 0, 100)}
 METHODS = tuple(zoo.METHODS)
-FIGURES = ("psnr_hr", "psnr_hr_y", "psnr_lr", "ssim_hr", "lpips_rgb", "lpips_y")  # what `measure` can compute
+# What `measure` can compute. LPIPS-VGG stays out: the sharp decoders train on it, so it cannot judge them.
+FIGURES = ("psnr_hr", "psnr_hr_y", "psnr_lr", "ssim_hr", "lpips_rgb", "lpips_y", "dists")
 
 
 @dataclass
@@ -174,8 +176,9 @@ def run_method(method: str, photo: Image.Image, target_bpp: float, device: Optio
 
 def measure(photo: Image.Image, result: MethodResult, with_lpips: bool = True,
             figures: Collection[str] = FIGURES) -> dict:
-    """The comparison's figures for one result; those not in `figures` read None, and so does LPIPS
-    where its weights are missing (a full-resolution LPIPS pass of a 6K photo takes a minute on a CPU)."""
+    """The comparison's figures for one result; those not in `figures` read None, and so do LPIPS and
+    DISTS where their weights are missing. `with_lpips` also gates DISTS: both are slow on a CPU (a
+    full-resolution LPIPS pass of a 6K photo takes a minute, DISTS of its centred 4 MP two)."""
     reference, restored = np.asarray(photo), np.asarray(result.restored)  # one uint8 copy each, for all figures
     compute = {
         "psnr_hr": lambda: psnr(restored, reference),
@@ -184,6 +187,7 @@ def measure(photo: Image.Image, result: MethodResult, with_lpips: bool = True,
         "ssim_hr": lambda: ssim(restored, reference),
         "lpips_rgb": lambda: lpips_distance(restored, reference) if with_lpips else None,
         "lpips_y": lambda: lpips_distance(restored, reference, y_only=True) if with_lpips else None,
+        "dists": lambda: dists_distance(restored, reference) if with_lpips else None,
     }
     return {"bpp": result.bpp, **{name: compute[name]() if name in figures else None for name in FIGURES},
             "encode_s": result.encode_s, "decode_s": result.decode_s}
