@@ -7,7 +7,8 @@
 
 The package follows the pipeline: `models/` (the networks and the method), `jpeg/` (the file),
 `codec/` (photo in, file out and back), `zoo` (which checkpoints exist, loading them),
-`training/`, `evaluation/`, `study/` (people's judgements) and `release/` (model cards, the Hub).
+`library/` (whole photo libraries), `training/`, `evaluation/`, `study/` (people's judgements) and
+`release/` (model cards, the Hub).
 """
 from hyperthumb.codec.thumbnail_codec import HyperThumbCodec, Thumbnail
 from hyperthumb.errors import (

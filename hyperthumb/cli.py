@@ -1,4 +1,4 @@
-"""Command line: `python -m hyperthumb {encode,decode,info,train,lpips-weights,...}`."""
+"""Command line: `python -m hyperthumb {encode,decode,convert,restore,info,train,lpips-weights,...}`."""
 from __future__ import annotations
 
 import argparse
@@ -42,6 +42,24 @@ def _decode(args: argparse.Namespace) -> None:
     photo = decode(args.input, device=args.device, weights=args.weights, decoder=args.decoder)
     photo.save(args.output)
     print(f"{args.output}: {photo.size[0]}x{photo.size[1]}")
+
+
+def _library(args: argparse.Namespace) -> None:
+    from hyperthumb.library import convert_library, restore_library
+
+    common = {"workers": args.workers, "device": args.device, "progress": True}
+    try:
+        if args.command == "convert":
+            summary = convert_library(args.sources, args.out, encoder=args.encoder, bpp=args.bpp, **common)
+        else:
+            summary = restore_library(args.sources, args.out, **common)
+    except KeyboardInterrupt:
+        print("interrupted: the manifest holds every photo finished; run the same command again to go on",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    made = "thumbnails" if args.command == "convert" else "photos"
+    print(f"{summary.done} {made} written, {summary.skipped} done before, {summary.failed} failed, in "
+          f"{summary.seconds:.1f} s; manifest {summary.manifest}")
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -193,6 +211,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="restore with the model's sharp decoder (weights/<name>-sharp), made for the eye")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_decode)
+
+    p = commands.add_parser("convert", help="a whole photo library -> thumbnails, with a Parquet manifest")
+    p.add_argument("sources", nargs="+", metavar="SRC",
+                   help="photos, folders (searched recursively), globs or URLs (file://; s3://, gs://, ... with "
+                        "s3fs, gcsfs, ... installed)")
+    p.add_argument("--out", required=True, help="folder for the thumbnails (same relative paths, .jpg) and "
+                                                "manifest.parquet; run again to finish or update")
+    p.add_argument("--encoder", default=ENCODER_METHODS[0], choices=ENCODING_METHODS)
+    p.add_argument("--bpp", type=float, default=0.3, help="target bits per HR pixel (default 0.3)")
+    p.add_argument("--workers", type=int, default=1, help="photos encoded at once, threads sharing the cores")
+    p.add_argument("--device", default=None)
+    p.set_defaults(run=_library)
+
+    p = commands.add_parser("restore", help="thumbnails -> restored PNG photos, the way back from convert")
+    p.add_argument("sources", nargs="+", metavar="SRC", help="thumbnails, folders, globs or URLs, as for convert")
+    p.add_argument("--out", required=True, help="folder for the PNGs (same relative paths) and "
+                                                "restore-manifest.parquet")
+    p.add_argument("--workers", type=int, default=1, help="thumbnails restored at once")
+    p.add_argument("--device", default=None)
+    p.set_defaults(run=_library)
 
     p = commands.add_parser("info", help="parameter counts and GFLOPs of each part")
     p.add_argument("encoders", nargs="*", default=list(ENCODER_METHODS))

@@ -9,8 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "hyperthumb"
 # The pipeline's order: a module may import its own stage and the stages before it.
-STAGES = [("errors", "limits", "cache"), ("jpeg",), ("models",), ("codec",), ("zoo",), ("evaluation",),
-          ("training",), ("study",), ("release",), ("cli", "__main__", "")]
+STAGES = [("errors", "limits", "cache"), ("jpeg",), ("models",), ("codec",), ("zoo",), ("library",),
+          ("evaluation",), ("training",), ("study",), ("release",), ("cli", "__main__", "")]
 MAX_LINES = 400
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import warnings
@@ -18,14 +19,26 @@ if TYPE_CHECKING:
     import torch
 
 _ORIENTATION = 0x0112  # the EXIF tag
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image]
+
+
+@functools.cache
+def _register_heif() -> None:
+    """Phones' HEIC/HEIF photos open in Pillow through pillow-heif, registered on the first photo
+    opened rather than at import: importing it costs tens of milliseconds that most commands never
+    need. libheif applies the file's own rotation and sets the EXIF orientation to 1, so a HEIC
+    photo comes upright through the same `_upright` as every other format."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
 
 
 def _open(source: ImageSource) -> Image.Image:
     if isinstance(source, Image.Image):
         return source
+    _register_heif()
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise InvalidImageError("the file is empty")
