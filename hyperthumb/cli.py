@@ -52,7 +52,7 @@ def _library(args: argparse.Namespace) -> None:
         if args.command == "convert":
             summary = convert_library(args.sources, args.out, encoder=args.encoder, bpp=args.bpp, **common)
         else:
-            summary = restore_library(args.sources, args.out, **common)
+            summary = restore_library(args.sources, args.out, decoder=args.decoder, **common)
     except KeyboardInterrupt:
         print("interrupted: the manifest holds every photo finished; run the same command again to go on",
               file=sys.stderr)
@@ -174,6 +174,15 @@ def _study(args: argparse.Namespace) -> None:
     print(f"uploaded {', '.join(files)} to the dataset {args.repo}")
 
 
+def _add_decoder_choice(parser: argparse.ArgumentParser) -> None:
+    """--fast / --sharp: which of the model's decoders restores (`args.decoder`; its own by default)."""
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--fast", dest="decoder", action="store_const", const="fast", default="faithful",
+                        help="restore with the model's fast decoder (weights/<name>-fast): quicker, less faithful")
+    choice.add_argument("--sharp", dest="decoder", action="store_const", const="sharp",
+                        help="restore with the model's sharp decoder (weights/<name>-sharp), made for the eye")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hyperthumb.codec.engines import ENGINES
     from hyperthumb.study.pool import CROP_SIDE, STUDY_METHODS
@@ -204,11 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--weights", help="checkpoint folder of the model the thumbnail names "
                                      "(default: weights/<name>, then the Hub)")
-    choice = p.add_mutually_exclusive_group()
-    choice.add_argument("--fast", dest="decoder", action="store_const", const="fast", default="faithful",
-                        help="restore with the model's fast decoder (weights/<name>-fast): quicker, less faithful")
-    choice.add_argument("--sharp", dest="decoder", action="store_const", const="sharp",
-                        help="restore with the model's sharp decoder (weights/<name>-sharp), made for the eye")
+    _add_decoder_choice(p)
     p.add_argument("--device", default=None)
     p.set_defaults(run=_decode)
 
@@ -229,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the PNGs (same relative paths) and "
                                                 "restore-manifest.parquet")
     p.add_argument("--workers", type=int, default=1, help="thumbnails restored at once")
+    _add_decoder_choice(p)
     p.add_argument("--device", default=None)
     p.set_defaults(run=_library)
 

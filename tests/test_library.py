@@ -177,6 +177,16 @@ def test_restore_writes_the_photos_at_their_sizes_as_pngs(library, tmp_path):
     assert rows["a.jpg"]["bpp"] == pytest.approx(converted["a.png"]["bpp"])
 
 
+def test_restore_takes_the_decoder_asked_for(library, tmp_path):
+    thumbs = tmp_path / "thumbs"
+    convert_library([str(library)], thumbs, encoder="rdbunet")
+    fast = restore_library([str(thumbs)], tmp_path / "fast", decoder="fast")
+    assert fast.failed == 0 and _rows(fast.manifest, thumbs)["a.jpg"]["model"] == "rdbunet-fast"
+    sharp = restore_library([str(thumbs)], tmp_path / "sharp", decoder="sharp")  # none ships yet
+    assert sharp.done == 0 and all("no sharp decoder" in row["error"]
+                                   for row in _rows(sharp.manifest, thumbs).values())
+
+
 def test_file_urls_and_globs_keep_paths_relative_to_what_named_them(library, tmp_path):
     out = tmp_path / "thumbs"
     summary = convert_library([f"file://{library}/2024", f"{library}/*.png"], out, encoder=ENCODER)

@@ -187,14 +187,15 @@ def convert_library(sources: Union[str, Iterable[str]], out: Union[str, os.PathL
 
 
 def restore_library(sources: Union[str, Iterable[str]], out: Union[str, os.PathLike], workers: int = 1,
-                    device: Optional[str] = None, progress: bool = False, save_every: int = SAVE_EVERY) -> RunSummary:
+                    device: Optional[str] = None, progress: bool = False, save_every: int = SAVE_EVERY,
+                    decoder: str = "faithful") -> RunSummary:
     """Every HyperThumb thumbnail (.jpg, .jpeg) the sources name -> the restored photo as a PNG at
-    its relative path under `out`, by the model its marker names (each loaded once), and a row in
-    `out`/restore-manifest.parquet."""
+    its relative path under `out`, by the model its marker names through its `decoder` (each loaded
+    once; see `zoo.decoder_checkpoint`), and a row in `out`/restore-manifest.parquet."""
     files, out = _selection(sources, THUMBNAIL_SUFFIXES, out, workers)
 
     def decode(jpeg: bytes) -> _Made:
-        model = decoder_checkpoint(find_marker(jpeg).encoder)
+        model = decoder_checkpoint(find_marker(jpeg).encoder, decoder)
         photo = load_model(model, device=device).decode(jpeg)
         png = io.BytesIO()
         photo.save(png, format="PNG")
