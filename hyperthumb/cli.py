@@ -49,8 +49,15 @@ def _library(args: argparse.Namespace) -> None:
 
     common = {"workers": args.workers, "device": args.device, "progress": True}
     try:
-        if args.command == "convert":
-            summary = convert_library(args.sources, args.out, encoder=args.encoder, bpp=args.bpp, **common)
+        if args.command == "convert" and args.engine == "ray":
+            from hyperthumb.library.ray_engine import convert_library_on_ray
+
+            summary = convert_library_on_ray(args.sources, args.out, encoder=args.encoder, bpp=args.bpp,
+                                             actors=args.workers, gpus_per_actor=args.gpus_per_actor,
+                                             address=args.ray_address, weights=args.weights, progress=True)
+        elif args.command == "convert":
+            summary = convert_library(args.sources, args.out, encoder=args.encoder, bpp=args.bpp,
+                                      weights=args.weights, **common)
         else:
             summary = restore_library(args.sources, args.out, decoder=args.decoder, **common)
     except KeyboardInterrupt:
@@ -225,8 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "manifest.parquet; run again to finish or update")
     p.add_argument("--encoder", default=ENCODER_METHODS[0], choices=ENCODING_METHODS)
     p.add_argument("--bpp", type=float, default=0.3, help="target bits per HR pixel (default 0.3)")
-    p.add_argument("--workers", type=int, default=1, help="photos encoded at once, threads sharing the cores")
+    p.add_argument("--workers", type=int, default=1, help="photos encoded at once: threads sharing the cores, "
+                                                          "or Ray actors with --engine ray")
     p.add_argument("--device", default=None)
+    p.add_argument("--weights", help="checkpoint folder of the encoder (default: weights/<encoder>, then the Hub)")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local: this process; ray: Ray Data actors (pip install 'hyperthumb[ray]')")
+    p.add_argument("--ray-address", help="the Ray cluster to join, e.g. ray://head:10001 (default: the one "
+                                         "RAY_ADDRESS names, else a local instance)")
+    p.add_argument("--gpus-per-actor", type=float, default=0, help="with --engine ray: GPUs per actor "
+                                                                    "(default 0: one core each)")
     p.set_defaults(run=_library)
 
     p = commands.add_parser("restore", help="thumbnails -> restored PNG photos, the way back from convert")

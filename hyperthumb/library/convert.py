@@ -78,6 +78,7 @@ class _Job:
     make: Callable[[object], _Made]  # in the workers
     target_bpp: Optional[float] = None
     model: Optional[str] = None  # the model every output must come from; None: each file's own
+    weights: Optional[str] = None  # the checkpoint folder of `model`; None: where load_model finds it
 
 
 def _selection(sources: Union[str, Iterable[str]], suffixes: Iterable[str], out: Union[str, os.PathLike],
@@ -96,9 +97,9 @@ def _selection(sources: Union[str, Iterable[str]], suffixes: Iterable[str], out:
     return files, out
 
 
-def _output_of(file: SourceFile, job: _Job) -> str:
+def _output_of(file: SourceFile, suffix: str) -> str:
     """Where `file`'s output goes, relative to the output folder."""
-    return file.relative.with_suffix(job.suffix).as_posix()
+    return file.relative.with_suffix(suffix).as_posix()
 
 
 def _failed(file: SourceFile, error: str, job: _Job, started: float, size: Optional[int] = None,
@@ -107,55 +108,76 @@ def _failed(file: SourceFile, error: str, job: _Job, started: float, size: Optio
                                 time.perf_counter() - started, FAILED, error))
 
 
-def _run(job: _Job, files: list[SourceFile], out: Path, workers: int, progress: bool, save_every: int) -> RunSummary:
-    manifest = Manifest(out / job.manifest_name)
-    earlier = dict(manifest.rows)
+class _Task(NamedTuple):
+    """One file to work on, with what the driver knows of it before it is read."""
+    file: SourceFile
+    output: str  # relative to the output folder
+    taken_by: Optional[str]  # the file that claimed the same output first; None: this one did
+    previous: Optional[ManifestRow]  # an earlier run's done row whose output is there
+
+
+def _tasks(suffix: str, files: list[SourceFile], out: Path, manifest: Manifest) -> list[_Task]:
+    """What is known of each file before it is read: whose its output is, and what ran before."""
     owners: dict[str, SourceFile] = {}  # output -> the first file to claim it
     for file in files:
-        owners.setdefault(_output_of(file, job), file)
+        owners.setdefault(_output_of(file, suffix), file)
+    tasks = []
+    for file in files:
+        output, previous = _output_of(file, suffix), manifest.rows.get(file.name)
+        done = previous if previous and previous.status == DONE and (out / previous.output).is_file() else None
+        tasks.append(_Task(file, output, None if owners[output] is file else owners[output].name, done))
+    return tasks
 
-    def read(file: SourceFile) -> Union[_Read, _Outcome]:
-        started = time.perf_counter()
-        output = _output_of(file, job)
-        if owners[output] is not file:
-            return _failed(file, f"its output {output} is taken by {owners[output].name}", job, started)
-        try:
-            data = file.read()
-        except HyperThumbError as exc:
-            return _failed(file, str(exc), job, started)
-        sha256 = hashlib.sha256(data).hexdigest()
-        previous = earlier.get(file.name)
-        if previous and previous.done_as(sha256, job.target_bpp, job.model) and (out / previous.output).is_file():
-            return _Outcome(previous, skipped=True)
-        try:
-            content = job.prepare(data)
-        except HyperThumbError as exc:
-            return _failed(file, str(exc), job, started, len(data), sha256)
-        return _Read(file, output, len(data), sha256, content, time.perf_counter() - started)
 
-    def work(item: Union[_Read, _Outcome]) -> _Outcome:
-        if isinstance(item, _Outcome):
-            return item
-        started = time.perf_counter() - item.seconds  # a photo's seconds: its reading and its work, not its wait
-        try:
-            made = job.make(item.content)
-        except InvalidSettingError:
-            raise  # the run's fault, not the photo's: it stops the run
-        except HyperThumbError as exc:
-            return _failed(item.file, str(exc), job, started, item.size, item.sha256)
-        (out / item.output).parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(out / item.output, made.data)
-        return _Outcome(ManifestRow(item.file.name, item.size, item.sha256, item.output, len(made.data), made.bpp,
-                                    job.target_bpp, made.model, checkpoint_summary(made.model)["trained_steps"],
-                                    time.perf_counter() - started, DONE))
-
-    # The cores are shared out among the workers: each runs PyTorch on its share (thumbnails are
-    # byte-identical whatever the share; tests/test_library.py checks it).
-    threads, started, counts = torch.get_num_threads(), time.perf_counter(), {DONE: 0, FAILED: 0, "skipped": 0}
-    torch.set_num_threads(max(1, threads // workers))
+def _read(task: _Task, job: _Job) -> Union[_Read, _Outcome]:
+    """A file read, hashed and prepared; or its outcome already: skipped (done before) or failed."""
+    started, file = time.perf_counter(), task.file
+    if task.taken_by:
+        return _failed(file, f"its output {task.output} is taken by {task.taken_by}", job, started)
     try:
-        with tqdm(total=len(files), unit="photo", disable=not progress) as bar, \
-                closing(run_pipeline(files, read, work, workers)) as outcomes:
+        data = file.read()
+    except HyperThumbError as exc:
+        return _failed(file, str(exc), job, started)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if task.previous and task.previous.done_as(sha256, job.target_bpp, job.model):
+        return _Outcome(task.previous, skipped=True)
+    try:
+        content = job.prepare(data)
+    except HyperThumbError as exc:
+        return _failed(file, str(exc), job, started, len(data), sha256)
+    return _Read(file, task.output, len(data), sha256, content, time.perf_counter() - started)
+
+
+def _work(item: Union[_Read, _Outcome], job: _Job, write: Callable[[str, bytes], None]) -> _Outcome:
+    """The model's work on a file read, its output handed to `write` (relative path, bytes)."""
+    if isinstance(item, _Outcome):
+        return item
+    started = time.perf_counter() - item.seconds  # a photo's seconds: its reading and its work, not its wait
+    try:
+        made = job.make(item.content)
+    except InvalidSettingError:
+        raise  # the run's fault, not the photo's: it stops the run
+    except HyperThumbError as exc:
+        return _failed(item.file, str(exc), job, started, item.size, item.sha256)
+    write(item.output, made.data)
+    steps = checkpoint_summary(made.model, job.weights)["trained_steps"]
+    return _Outcome(ManifestRow(item.file.name, item.size, item.sha256, item.output, len(made.data), made.bpp,
+                                job.target_bpp, made.model, steps, time.perf_counter() - started, DONE))
+
+
+def _writer(out: Path) -> Callable[[str, bytes], None]:
+    def write(output: str, data: bytes) -> None:
+        (out / output).parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(out / output, data)
+    return write
+
+
+def _record(manifest: Manifest, outcomes: Iterable[_Outcome], total: int, progress: bool, save_every: int,
+            started: float) -> RunSummary:
+    """Each outcome into the manifest, saved every `save_every` and at the end, however the run ends."""
+    counts = {DONE: 0, FAILED: 0, "skipped": 0}
+    try:
+        with tqdm(total=total, unit="photo", disable=not progress) as bar:
             for outcome in outcomes:
                 manifest.record(outcome.row)
                 counts["skipped" if outcome.skipped else outcome.row.status] += 1
@@ -163,27 +185,46 @@ def _run(job: _Job, files: list[SourceFile], out: Path, workers: int, progress: 
                 if sum(counts.values()) % save_every == 0:
                     manifest.save()
     finally:
-        torch.set_num_threads(threads)
         manifest.save()
     return RunSummary(manifest.path, counts[DONE], counts["skipped"], counts[FAILED], time.perf_counter() - started)
 
 
-def convert_library(sources: Union[str, Iterable[str]], out: Union[str, os.PathLike], encoder: str = "rdbunet",
-                    bpp: float = 0.3, workers: int = 1, device: Optional[str] = None, progress: bool = False,
-                    save_every: int = SAVE_EVERY) -> RunSummary:
-    """Every photo the sources name (files, folders searched recursively, globs; local paths or
-    fsspec URLs) -> a HyperThumb thumbnail at `bpp` by the `encoder` checkpoint, at the photo's
-    relative path under `out` with a .jpg suffix, and a row in `out`/manifest.parquet. `progress`
-    shows a bar with photos per second and the time left."""
-    files, out = _selection(sources, IMAGE_SUFFIXES, out, workers)
-    codec = load_model(encoder, device=device)
+def _run(job: _Job, files: list[SourceFile], out: Path, workers: int, progress: bool, save_every: int) -> RunSummary:
+    manifest = Manifest(out / job.manifest_name)
+    tasks, write = _tasks(job.suffix, files, out, manifest), _writer(out)
+    # The cores are shared out among the workers: each runs PyTorch on its share (thumbnails are
+    # byte-identical whatever the share; tests/test_library.py checks it).
+    threads, started = torch.get_num_threads(), time.perf_counter()
+    torch.set_num_threads(max(1, threads // workers))
+    try:
+        with closing(run_pipeline(tasks, lambda task: _read(task, job), lambda item: _work(item, job, write),
+                                  workers)) as outcomes:
+            return _record(manifest, outcomes, len(tasks), progress, save_every, started)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _convert_job(encoder: str, bpp: float, weights: Optional[str], device: Optional[str]) -> _Job:
+    """convert's job, its model loaded: by the local engine once, by each Ray actor once."""
+    codec = load_model(encoder, source=weights, device=device)
 
     def encode(photo: Image.Image) -> _Made:
         thumbnail = codec.encode(photo, target_bpp=bpp)
         return _Made(thumbnail.jpeg, thumbnail.bpp, encoder)
 
-    job = _Job(".jpg", MANIFEST_NAME, prepare=load_image, make=encode, target_bpp=bpp, model=encoder)
-    return _run(job, files, out, workers, progress, save_every)
+    return _Job(THUMBNAIL_SUFFIXES[0], MANIFEST_NAME, prepare=load_image, make=encode, target_bpp=bpp, model=encoder,
+                weights=weights)
+
+
+def convert_library(sources: Union[str, Iterable[str]], out: Union[str, os.PathLike], encoder: str = "rdbunet",
+                    bpp: float = 0.3, workers: int = 1, device: Optional[str] = None, progress: bool = False,
+                    save_every: int = SAVE_EVERY, weights: Optional[str] = None) -> RunSummary:
+    """Every photo the sources name (files, folders searched recursively, globs; local paths or
+    fsspec URLs) -> a HyperThumb thumbnail at `bpp` by the `encoder` checkpoint (from the `weights`
+    folder where given), at the photo's relative path under `out` with a .jpg suffix, and a row in
+    `out`/manifest.parquet. `progress` shows a bar with photos per second and the time left."""
+    files, out = _selection(sources, IMAGE_SUFFIXES, out, workers)
+    return _run(_convert_job(encoder, bpp, weights, device), files, out, workers, progress, save_every)
 
 
 def restore_library(sources: Union[str, Iterable[str]], out: Union[str, os.PathLike], workers: int = 1,
