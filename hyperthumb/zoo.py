@@ -37,10 +37,10 @@ import torch
 from huggingface_hub.errors import HFValidationError
 from PIL import Image
 
-from hyperthumb.codec import HyperThumbCodec, read_thumbnail_bytes
+from hyperthumb.codec import HyperThumbCodec
+from hyperthumb.codec.inspection import ThumbnailInfo, inspect_thumbnail
 from hyperthumb.codec.runtime import checked_device
 from hyperthumb.errors import CheckpointNotFoundError, InvalidSettingError, InvalidThumbnailError
-from hyperthumb.jpeg.marker import find_marker
 from hyperthumb.models import HyperThumbModel
 from hyperthumb.models.pretrained import CONFIG_NAME, STATE_NAME, WEIGHTS_NAME, fetch_checkpoint, is_checkpoint
 
@@ -229,13 +229,13 @@ def decoder_checkpoint(model: str, decoder: str = "faithful") -> str:
     return DECODERS_OF[model][decoder]
 
 
-def decode(source: Union[bytes, str, os.PathLike], device: Optional[str] = None,
-           weights: Optional[PathLike] = None, fast: bool = False, decoder: str = "faithful") -> Image.Image:
-    """Restores the HR photo from a HyperThumb JPEG, using the model its marker names (found as
-    `load_model` finds it, or in the checkpoint folder `weights`), through that model's `decoder`
-    ("faithful": its own; "fast"; "sharp"); `fast=True` is `decoder="fast"`."""
-    jpeg = read_thumbnail_bytes(source)
-    if not jpeg:
-        raise InvalidThumbnailError("the thumbnail file is empty")
-    name = decoder_checkpoint(find_marker(jpeg).encoder, "fast" if fast else decoder)
-    return load_model(name, source=weights, device=device).decode(jpeg)
+def decode(source: Union[bytes, str, os.PathLike, ThumbnailInfo], device: Optional[str] = None,
+           weights: Optional[PathLike] = None, fast: bool = False, decoder: str = "faithful",
+           max_pixels: Optional[int] = None) -> Image.Image:
+    """Restores the HR photo from a HyperThumb JPEG (or its `inspect_thumbnail` result, not parsed
+    again), using the model its marker names (found as `load_model` finds it, or in the checkpoint
+    folder `weights`), through that model's `decoder` ("faithful": its own; "fast"; "sharp");
+    `fast=True` is `decoder="fast"`. `max_pixels` refuses a file that would restore a larger photo."""
+    info = inspect_thumbnail(source, max_pixels)
+    name = decoder_checkpoint(info.model, "fast" if fast else decoder)
+    return load_model(name, source=weights, device=device).decode(info.jpeg)

@@ -1,6 +1,6 @@
 """The package reads like the pipeline: each stage imports only the stages before it, no module
-imports itself back through others, the library never imports the app or the lab's tools, and no
-module grows past what a reader takes in at once."""
+imports itself back through others, the library never imports the app or the lab's tools, the app
+is a thin page over the library, and no module grows past what a reader takes in at once."""
 from __future__ import annotations
 
 import ast
@@ -12,6 +12,7 @@ PACKAGE = ROOT / "hyperthumb"
 STAGES = [("errors", "limits", "cache"), ("jpeg",), ("models",), ("codec",), ("zoo",), ("library",),
           ("evaluation",), ("training",), ("study",), ("release",), ("cli", "__main__", "")]
 MAX_LINES = 400
+APP_MAX_LINES = 100  # app.py only builds and serves the page from the webapp package
 
 
 def _module_name(path: Path) -> str:
@@ -20,6 +21,7 @@ def _module_name(path: Path) -> str:
 
 
 MODULES = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+APP_MODULES = {_module_name(path): path for path in (ROOT / "webapp").rglob("*.py")}
 
 
 def _imports(name: str) -> set[str]:
@@ -41,6 +43,17 @@ def _imports(name: str) -> set[str]:
     return found - {name}
 
 
+def _imports_of(path: Path) -> set[str]:
+    """The modules a file imports by absolute name."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.add(node.module)
+    return found
+
+
 def _stage(module: str) -> int:
     part = module.split(".")[1] if "." in module else ""
     return next(index for index, names in enumerate(STAGES) if part in names)
@@ -54,7 +67,7 @@ def test_each_stage_imports_only_the_stages_before_it():
 
 def test_the_library_never_imports_the_app_the_tools_or_the_tests():
     outside = [(name, imported) for name in MODULES for imported in _imports(name)
-               if imported.split(".")[0] in ("app", "tools", "tests")]
+               if imported.split(".")[0] in ("app", "webapp", "tools", "tests")]
     assert not outside
 
 
@@ -76,5 +89,15 @@ def test_no_import_cycle():
 
 
 def test_no_module_is_over_400_lines():
-    long = {name: n for name, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    modules = {**MODULES, **APP_MODULES}
+    long = {name: n for name, path in modules.items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert not long
+
+
+def test_the_app_is_thin():
+    """app.py builds the page from the webapp package, whose tabs format what the library returns:
+    none of them reaches into the models or the JPEG internals."""
+    assert len((ROOT / "app.py").read_text().splitlines()) <= APP_MAX_LINES
+    internals = [(name, imported) for name, path in APP_MODULES.items() for imported in _imports_of(path)
+                 if imported.startswith(("hyperthumb.models", "hyperthumb.jpeg", "hyperthumb.training"))]
+    assert not internals

@@ -64,6 +64,7 @@ def test_relative_links_lead_to_files(page):
 
 def test_no_numbered_session_or_round_is_mentioned():
     files = [README, *DOCS, ROOT / "app.py", *sorted((ROOT / "hyperthumb").rglob("*.py")),
+             *sorted((ROOT / "webapp").rglob("*.py")),
              *sorted((ROOT / "tools").glob("*.py"))]
     found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
              for path in files for number, line in enumerate(path.read_text().splitlines(), 1)
@@ -74,7 +75,7 @@ def test_no_numbered_session_or_round_is_mentioned():
 
 def test_the_development_page_names_every_module():
     page = (ROOT / "docs" / "development.md").read_text()
-    modules = [path.relative_to(ROOT / "hyperthumb") for path in (ROOT / "hyperthumb").rglob("*.py")
-               if path.name != "__init__.py"]
+    modules = [path.relative_to(folder) for folder in (ROOT / "hyperthumb", ROOT / "webapp")
+               for path in folder.rglob("*.py") if path.name != "__init__.py"]
     missing = [str(module) for module in modules if module.name not in page]
     assert not missing, f"docs/development.md does not name {missing}"

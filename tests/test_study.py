@@ -250,6 +250,24 @@ def test_export_has_every_vote_and_its_metrics(pool, store, tmp_path):
     assert parquet.read_table(store.to_parquet(tmp_path / "votes.parquet")).to_pylist() == store.votes()
 
 
+def test_the_csv_export_writes_a_formula_name_as_text(pool, store, tmp_path):
+    """A name a spreadsheet would run (CSV injection) is exported with a leading apostrophe; the vote
+    file itself keeps the name as given."""
+    names = ['=HYPERLINK("http://x","y")', "+1", "-2", "@sum(A1)", "plain"]
+    for index, name in enumerate(names):
+        store.vote(pool.draw(store, f"s{index}", name, random.Random(index)).issued.id, f"s{index}", "left")
+    with open(store.to_csv(tmp_path / "votes.csv"), newline="") as handle:
+        exported = [row["annotator"] for row in csv.DictReader(handle)]
+    assert exported == ["'" + name for name in names[:-1]] + ["plain"]
+    assert [vote["annotator"] for vote in store.votes()] == names
+
+
+def test_a_preference_percentage_reads_a_score_as_a_chance():
+    assert ranking.preference_percent(0) == 50
+    assert ranking.preference_percent(1) == pytest.approx(100 * np.e / (1 + np.e))
+    assert ranking.preference_percent(-3) < 5 < 95 < ranking.preference_percent(3)
+
+
 def test_a_reset_removes_every_vote_and_keeps_a_copy(pool, store):
     rng = random.Random(12)
     for choice in ("left", "right"):

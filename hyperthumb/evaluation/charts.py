@@ -1,11 +1,12 @@
 """Plotly figures shared by the app, `evaluate` and `curves`: one colour per method, always."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import plotly.graph_objects as go
 
-from hyperthumb.zoo import METHODS
+from hyperthumb.evaluation.photo_curves import PLAIN_SR, UPSCALED
+from hyperthumb.zoo import BASELINE, METHODS
 
 METHOD_COLOURS = {name: method.colour for name, method in METHODS.items()}
 # Full-resolution references: drawn dashed, a different kind of result.
@@ -19,8 +20,7 @@ METRIC_LABELS = {
 
 def rate_distortion_figure(rows: Iterable[dict], metric: str = "psnr_hr",
                            title: str = "Rate-distortion") -> go.Figure:
-    """rows: dicts with `method`, `bpp` and `metric`; one line per method, sorted by bpp. Stars for
-    the results a user is looking at come from `add_result_marks`."""
+    """rows: dicts with `method`, `bpp` and `metric`; one line per method, sorted by bpp."""
     by_method: dict[str, list[dict]] = {}
     for row in rows:
         if row.get(metric) is not None:
@@ -35,19 +35,6 @@ def rate_distortion_figure(rows: Iterable[dict], metric: str = "psnr_hr",
     figure.update_layout(title=title, xaxis_title="bits per HR pixel (bpp)",
                          yaxis_title=METRIC_LABELS.get(metric, metric), template="plotly_white",
                          legend={"orientation": "h", "y": -0.2})
-    return figure
-
-
-def add_result_marks(figure: go.Figure, marks: Iterable[dict], metric: str = "psnr_hr",
-                     label: str = "this result") -> go.Figure:
-    """marks: dicts with `method`, `bpp` and `metric`; one star each, named `<method>: <label>`, so
-    several shown results (one per method) each get their own mark in their method's colour."""
-    for mark in marks:
-        figure.add_trace(go.Scatter(
-            x=[mark["bpp"]], y=[mark[metric]], mode="markers", name=f"{mark['method']}: {label}",
-            marker={"symbol": "star", "size": 16, "color": METHOD_COLOURS.get(mark["method"], "black"),
-                    "line": {"width": 1, "color": "black"}},
-            hovertemplate=f"{mark['method']}: {label}<br>%{{x:.4f}} bpp<br>%{{y:.2f}}<extra></extra>"))
     return figure
 
 
@@ -72,3 +59,58 @@ def per_photo_figure(rows: Iterable[dict], baseline: str) -> go.Figure:
                          yaxis_title="BD-PSNR (dB)", template="plotly_white", legend={"orientation": "h", "y": -0.2})
     return figure
 
+
+
+# The photo-curves charts (evaluation.photo_curves): words a photographer knows, one line per way
+# of keeping the photo, each learned encoder with its own marker so that coinciding lines are told apart.
+_ENCODER_SYMBOLS = ("circle", "diamond", "square", "triangle-up")
+CLOSENESS = "closeness to your photo: PSNR in dB (higher is better)"
+
+
+def curve_label(curve: str) -> str:
+    """What a curve of `photo_curves` stands for, in plain words."""
+    if curve.endswith(UPSCALED):
+        return f"{METHODS[curve[:-len(UPSCALED)]].label} thumbnail, only upscaled"
+    if curve == BASELINE:
+        return "plain JPEG thumbnail, only upscaled"
+    if curve == PLAIN_SR:
+        return "plain JPEG thumbnail, restored by a decoder"
+    if METHODS[curve].dashed:
+        return "the whole photo as " + METHODS[curve].label.replace("full-size ", "")
+    return f"{METHODS[curve].label} thumbnail, restored"
+
+
+def _kilobytes(bpp: float, pixels: int) -> float:
+    return bpp * pixels / 8 / 1000
+
+
+def photo_curves_figure(rows: Iterable[dict], curves: Sequence[str], learned: Sequence[str], pixels: int,
+                        title: str, marks: Iterable[dict] = ()) -> go.Figure:
+    """`curves` of `rows` (photo_curves.curve_rows) against the file size they would give the whole
+    photo (`pixels`), with `marks` ({"method", "bpp", "psnr_hr"}) as stars on their encoder's line."""
+    rows = [row for row in rows if row["method"] in curves and row.get("psnr_hr") is not None]
+    figure = go.Figure()
+    for curve in curves:
+        points = sorted((row for row in rows if row["method"] == curve), key=lambda r: r["bpp"])
+        if not points:
+            continue
+        base = curve[:-len(UPSCALED)] if curve.endswith(UPSCALED) else curve
+        symbol = _ENCODER_SYMBOLS[learned.index(base) % len(_ENCODER_SYMBOLS)] if base in learned else "circle"
+        dash = "dash" if METHODS[base].dashed else "dot" if curve.endswith(UPSCALED) or curve == BASELINE else "solid"
+        label = curve_label(curve)
+        figure.add_trace(go.Scatter(
+            x=[_kilobytes(p["bpp"], pixels) for p in points], y=[p["psnr_hr"] for p in points],
+            customdata=[p["bpp"] for p in points], mode="lines+markers", name=label,
+            line={"color": METHOD_COLOURS.get(base), "dash": dash}, marker={"symbol": symbol, "size": 9},
+            hovertemplate=f"{label}<br>%{{x:.1f}} KB (%{{customdata:.3f}} bpp)<br>%{{y:.2f}} dB<extra></extra>"))
+    for mark in marks:
+        figure.add_trace(go.Scatter(
+            x=[_kilobytes(mark["bpp"], pixels)], y=[mark["psnr_hr"]], mode="markers",
+            name=f"{METHODS[mark['method']].label}: your setting",
+            marker={"symbol": "star", "size": 18, "color": METHOD_COLOURS.get(mark["method"], "black"),
+                    "line": {"width": 1, "color": "black"}},
+            hovertemplate="your setting<br>%{x:.1f} KB<br>%{y:.2f} dB<extra></extra>"))
+    figure.update_layout(title={"text": title, "font": {"size": 14}}, template="plotly_white",
+                         xaxis_title="file size for your whole photo (KB)", yaxis_title=CLOSENESS,
+                         legend={"orientation": "h", "y": -0.25, "x": 0}, margin={"l": 50, "r": 10, "t": 60})
+    return figure

@@ -37,6 +37,9 @@ METHODS = tuple(zoo.METHODS)
 FIGURES = ("psnr_hr", "psnr_hr_y", "psnr_lr", "ssim_hr", "lpips_rgb", "lpips_y", "dists")
 
 
+StageCallback = Callable[[str], None]  # told the name of each stage a method starts
+
+
 @dataclass
 class MethodResult:
     method: str
@@ -96,8 +99,9 @@ class MethodCodec(ABC):
     name: str
 
     @abstractmethod
-    def run(self, photo: Image.Image, target_bpp: float) -> MethodResult:
-        """Encodes `photo` (upright 8-bit RGB, see codec.image_io.load_image) at `target_bpp` and restores it."""
+    def run(self, photo: Image.Image, target_bpp: float, stage: Optional[StageCallback] = None) -> MethodResult:
+        """Encodes `photo` (upright 8-bit RGB, see codec.image_io.load_image) at `target_bpp` and restores
+        it, telling `stage` where it is where the method has stages worth a user's wait."""
 
 
 class FullSizeReference(MethodCodec):
@@ -107,7 +111,7 @@ class FullSizeReference(MethodCodec):
         self.name = name
         self.format_name, *self.qualities = REFERENCE_FORMATS[name]
 
-    def run(self, photo: Image.Image, target_bpp: float) -> MethodResult:
+    def run(self, photo: Image.Image, target_bpp: float, stage: Optional[StageCallback] = None) -> MethodResult:
         started = time.perf_counter()
         data, bpp = _quality_search(lambda q: _pillow_file(photo, self.format_name, q), photo.width * photo.height,
                                     target_bpp, tuple(self.qualities), closest=False)
@@ -123,7 +127,7 @@ class BicubicJPEG(MethodCodec):
 
     name = BASELINE
 
-    def run(self, photo: Image.Image, target_bpp: float) -> MethodResult:
+    def run(self, photo: Image.Image, target_bpp: float, stage: Optional[StageCallback] = None) -> MethodResult:
         started = time.perf_counter()
         width, height = photo.size
         thumbnail = photo.resize((max(1, round(width / 4)), max(1, round(height / 4))), Image.BICUBIC)
@@ -146,11 +150,17 @@ class LearnedMethod(MethodCodec):
         checkpoint = CHECKPOINT_OF_METHOD[name]
         self.checkpoint, self.source = checkpoint, None if weights is None else Path(weights) / checkpoint
 
-    def run(self, photo: Image.Image, target_bpp: float) -> MethodResult:
+    def run(self, photo: Image.Image, target_bpp: float, stage: Optional[StageCallback] = None) -> MethodResult:
+        stage = stage or (lambda name: None)
+        stage("loading the model")
         codec = load_model(self.checkpoint, source=self.source, device=self.device)
         started = time.perf_counter()
-        thumb = codec.encode(photo, target_bpp=target_bpp)
+        stage("encoding")
+        # The codec reports half-way once the encoder has run: then the bpp search sizes the file.
+        thumb = codec.encode(photo, target_bpp=target_bpp,
+                             progress=lambda done: stage("sizing the file") if done < 1 else None)
         encoded = time.perf_counter()
+        stage("restoring")
         restored = codec.decode(thumb.jpeg)
         return MethodResult(self.name, target_bpp, thumb.jpeg, thumb.bpp, thumb.image, restored,
                             encoded - started, time.perf_counter() - encoded)
@@ -169,9 +179,11 @@ def method_codec(method: str, device: Optional[str] = None,
 
 
 def run_method(method: str, photo: Image.Image, target_bpp: float, device: Optional[str] = None,
-               weights: Optional[Union[str, os.PathLike]] = None) -> MethodResult:
-    """Encodes `photo` (upright 8-bit RGB) with `method` at `target_bpp` and restores it."""
-    return method_codec(method, device, weights).run(photo, target_bpp)
+               weights: Optional[Union[str, os.PathLike]] = None,
+               stage: Optional[StageCallback] = None) -> MethodResult:
+    """Encodes `photo` (upright 8-bit RGB) with `method` at `target_bpp` and restores it; a learned
+    method tells `stage` each step it starts ("encoding", "sizing the file", "restoring")."""
+    return method_codec(method, device, weights).run(photo, target_bpp, stage)
 
 
 def measure(photo: Image.Image, result: MethodResult, with_lpips: bool = True,

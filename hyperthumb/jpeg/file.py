@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import logging
 import os
 import struct
 import tempfile
@@ -23,6 +24,8 @@ from PIL import Image
 
 from hyperthumb.errors import InvalidThumbnailError
 from hyperthumb.jpeg.marker import ARITHMETIC_FRAMES, ThumbnailMarker, find_marker, header_segments, with_frame_size
+
+log = logging.getLogger(__name__)
 
 # jpeglib's high-level calls are not safe in two threads at once (its header reader keeps the
 # markers it saw in C globals, cjpeglib_common_markers.cpp: two concurrent reads crashed the process
@@ -78,8 +81,9 @@ def _decode_pixels(jpeg: bytes) -> Image.Image:
     strict decode (libjpeg-turbo, the same pixels as Pillow's) refuses it."""
     try:
         return Image.fromarray(simplejpeg.decode_jpeg(jpeg, colorspace="RGB", strict=True), "RGB")
-    except Exception as exc:  # libjpeg's errors and, strict, its warnings
-        raise InvalidThumbnailError(f"the thumbnail JPEG is damaged ({exc})") from None
+    except Exception as exc:  # libjpeg's errors and, strict, its warnings: logged, not shown to the user
+        log.info("libjpeg refused a thumbnail: %s", exc)
+        raise InvalidThumbnailError("the thumbnail JPEG is damaged: its image data is cut short or corrupted") from None
 
 
 def _read_coefficients(jpeg: bytes, blocks: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -84,7 +84,8 @@ class ThumbnailMarker:
             raise InvalidThumbnailError("the HyperThumb marker gives an impossible size")
         if marker.width * marker.height > MAX_PIXELS:
             raise InvalidThumbnailError(
-                f"the marker claims {marker.width}x{marker.height} pixels, over the limit of {MAX_PIXELS}")
+                f"the marker claims a {marker.width}x{marker.height} photo "
+                f"({marker.width * marker.height / 1e6:.0f} MP), over the limit of {MAX_PIXELS / 1e6:g} MP")
         return marker
 
 

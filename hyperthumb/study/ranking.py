@@ -7,6 +7,7 @@ agreement between annotators, and how often people agree with PSNR and LPIPS.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Iterable, Optional, Sequence
 
 import choix
@@ -136,22 +137,30 @@ def results(votes: Sequence[dict], methods: Sequence[str], flagged: Iterable[str
     return summary
 
 
+def preference_percent(score: float) -> float:
+    """A score as the chance, in %, that people prefer the method to one of score 0 (the methods' mean)."""
+    return 100 / (1 + math.exp(-score))
+
+
 def scores_figure(summary: dict) -> go.Figure:
-    """Bradley-Terry score per method with its 95 % interval: all bpp together, then per bpp."""
+    """How often people preferred each method, as its Bradley-Terry score's chance of being preferred to
+    an average method, with its 95 % interval: all bpp together, then per bpp."""
     figure = go.Figure()
-    groups = list(dict.fromkeys("all bpp" if s["bpp"] is None else f"{s['bpp']:g} bpp" for s in summary["scores"]))
+    groups = list(dict.fromkeys("all sizes" if s["bpp"] is None else f"{s['bpp']:g} bpp" for s in summary["scores"]))
     for method in summary["win_rates"]["methods"]:
         rows = [s for s in summary["scores"] if s["method"] == method]
+        shown, low, high = ([preference_percent(s[key]) for s in rows] for key in ("score", "low", "high"))
         figure.add_trace(go.Scatter(
-            x=["all bpp" if s["bpp"] is None else f"{s['bpp']:g} bpp" for s in rows], y=[s["score"] for s in rows],
-            error_y={"type": "data", "symmetric": False, "array": [s["high"] - s["score"] for s in rows],
-                     "arrayminus": [s["score"] - s["low"] for s in rows]},
+            x=["all sizes" if s["bpp"] is None else f"{s['bpp']:g} bpp" for s in rows], y=shown,
+            error_y={"type": "data", "symmetric": False, "array": [h - p for h, p in zip(high, shown)],
+                     "arrayminus": [p - lo for p, lo in zip(shown, low)]},
             mode="markers", name=method, marker={"color": METHOD_COLOURS.get(method), "size": 10},
-            hovertemplate=f"{method}<br>%{{x}}: %{{y:.2f}}<extra></extra>"))
-    figure.update_layout(title=f"Bradley-Terry score, 95 % bootstrap interval ({summary['votes']} votes)",
-                         xaxis={"categoryorder": "array", "categoryarray": groups},
-                         yaxis_title="score (log-odds of being preferred, mean 0)", scattermode="group",
-                         template="plotly_white", legend={"orientation": "h", "y": -0.2})
+            hovertemplate=f"{method}<br>%{{x}}: preferred %{{y:.0f}} % of the time<extra></extra>"))
+    figure.add_hline(y=50, line={"color": "#888", "dash": "dot"})
+    figure.update_layout(title=f"How often people preferred each method, with its uncertainty ({summary['votes']} "
+                               "votes)", xaxis={"categoryorder": "array", "categoryarray": groups},
+                         yaxis={"title": "preferred to an average method (%)", "range": [0, 100]},
+                         scattermode="group", template="plotly_white", legend={"orientation": "h", "y": -0.2})
     return figure
 
 
@@ -162,6 +171,6 @@ def win_rate_figure(summary: dict) -> go.Figure:
         z=percent, x=methods, y=methods, zmin=0, zmax=100, colorscale="RdBu",
         text=[["" if p is None else f"{p} %" for p in row] for row in percent], texttemplate="%{text}",
         hovertemplate="%{y} preferred to %{x}: %{z} %<extra></extra>"))
-    figure.update_layout(title="Win rate of the row's method against the column's", template="plotly_white",
+    figure.update_layout(title="How often the row's method was preferred to the column's", template="plotly_white",
                          yaxis={"autorange": "reversed"})
     return figure

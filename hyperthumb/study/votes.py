@@ -54,6 +54,15 @@ CREATE TABLE IF NOT EXISTS votes (
 """
 
 
+# What spreadsheets read as the start of a formula (OWASP's page on CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """`value`, with a text that a spreadsheet would evaluate made plain text by a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 class VoteRefused(ValueError):
     """A vote the store will not record, with the reason in plain words."""
 
@@ -214,12 +223,13 @@ class VoteStore:
         return counts
 
     def to_csv(self, path: Union[str, os.PathLike]) -> Path:
-        """Every vote as CSV (columns COLUMNS); returns the path."""
+        """Every vote as CSV (columns COLUMNS); returns the path. A text cell that a spreadsheet would
+        run as a formula (an annotator named `=HYPERLINK(...)`) is written with a leading apostrophe."""
         path = Path(path)
         with path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, COLUMNS)
             writer.writeheader()
-            writer.writerows(self.votes())
+            writer.writerows({key: spreadsheet_safe(value) for key, value in vote.items()} for vote in self.votes())
         return path
 
     def to_parquet(self, path: Union[str, os.PathLike]) -> Optional[Path]:

@@ -1,0 +1,128 @@
+() => {
+  // The before/after viewers (webapp/compare.py): one transform for both images, so that pan and
+  // zoom stay in step; the split line clips the left image in screen space.
+  const views = new WeakMap();
+  const stageOf = (viewer) => viewer.querySelector(".ht-stage");
+  const photoSize = (viewer) => [Number(viewer.dataset.width), Number(viewer.dataset.height)];
+
+  function draw(viewer) {
+    const view = views.get(viewer);
+    for (const img of viewer.querySelectorAll(".ht-layer img")) {
+      img.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.scale})`;
+      img.style.imageRendering = view.scale >= 2 ? "pixelated" : "auto";
+    }
+    viewer.querySelector(".ht-before").style.clipPath = `inset(0 ${100 - view.split}% 0 0)`;
+    viewer.querySelector(".ht-handle").style.left = `${view.split}%`;
+    viewer.querySelector(".ht-split").value = view.split;
+    viewer.querySelector(".ht-zoom").textContent = `${Math.round(view.scale * 100)} %`;
+  }
+
+  function keepInFrame(viewer) {
+    const view = views.get(viewer), [width, height] = photoSize(viewer);
+    const frame = stageOf(viewer).getBoundingClientRect();
+    const fitAxis = (offset, shown, room) => shown <= room ? (room - shown) / 2 : Math.min(0, Math.max(room - shown, offset));
+    view.x = fitAxis(view.x, width * view.scale, frame.width);
+    view.y = fitAxis(view.y, height * view.scale, frame.height);
+  }
+
+  function fit(viewer) {
+    const view = views.get(viewer), [width, height] = photoSize(viewer);
+    const frame = stageOf(viewer).getBoundingClientRect();
+    if (!frame.width || !frame.height) return;
+    view.scale = Math.min(frame.width / width, frame.height / height, 1);
+    view.fitted = true;
+    keepInFrame(viewer);
+    draw(viewer);
+  }
+
+  function zoomAround(viewer, scale, cx, cy) {
+    const view = views.get(viewer), frame = stageOf(viewer).getBoundingClientRect();
+    if (cx === undefined) [cx, cy] = [frame.width / 2, frame.height / 2];
+    scale = Math.min(16, Math.max(0.02, scale));
+    const [px, py] = [(cx - view.x) / view.scale, (cy - view.y) / view.scale];  // the photo's pixel under the point
+    Object.assign(view, {scale, x: cx - px * scale, y: cy - py * scale, fitted: false});
+    keepInFrame(viewer);
+    draw(viewer);
+  }
+
+  function setUp(viewer) {
+    if (views.has(viewer)) return;
+    views.set(viewer, {scale: 1, x: 0, y: 0, split: 50, fitted: true});
+    fit(viewer);
+    new ResizeObserver(() => views.get(viewer).fitted ? fit(viewer) : (keepInFrame(viewer), draw(viewer)))
+      .observe(stageOf(viewer));
+  }
+
+  new MutationObserver(() => document.querySelectorAll(".ht-compare").forEach(setUp))
+    .observe(document.body, {childList: true, subtree: true});
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest(".ht-compare [data-view]");
+    if (!button) return;
+    const viewer = button.closest(".ht-compare");
+    button.dataset.view === "fit" ? fit(viewer) : zoomAround(viewer, 1);
+  });
+  document.addEventListener("input", (event) => {
+    if (!event.target.matches(".ht-compare .ht-split")) return;
+    const viewer = event.target.closest(".ht-compare");
+    views.get(viewer).split = Number(event.target.value);
+    draw(viewer);
+  });
+  document.addEventListener("wheel", (event) => {
+    const stage = event.target.closest(".ht-compare .ht-stage");
+    if (!stage) return;
+    event.preventDefault();
+    const viewer = stage.closest(".ht-compare"), frame = stage.getBoundingClientRect();
+    zoomAround(viewer, views.get(viewer).scale * Math.exp(-event.deltaY / 500),
+               event.clientX - frame.left, event.clientY - frame.top);
+  }, {passive: false});
+
+  let drag = null;  // {viewer, kind: "split" | "pan", x, y}
+  document.addEventListener("pointerdown", (event) => {
+    const stage = event.target.closest(".ht-compare .ht-stage");
+    if (!stage || event.button !== 0) return;
+    const viewer = stage.closest(".ht-compare"), frame = stage.getBoundingClientRect();
+    const nearLine = Math.abs(event.clientX - frame.left - frame.width * views.get(viewer).split / 100) < 16;
+    drag = {viewer, kind: nearLine ? "split" : "pan", x: event.clientX, y: event.clientY};
+    stage.setPointerCapture(event.pointerId);
+    stage.classList.add("ht-dragging");
+  });
+  document.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    const view = views.get(drag.viewer), frame = stageOf(drag.viewer).getBoundingClientRect();
+    if (drag.kind === "split") {
+      view.split = Math.min(100, Math.max(0, (event.clientX - frame.left) / frame.width * 100));
+    } else {
+      Object.assign(view, {x: view.x + event.clientX - drag.x, y: view.y + event.clientY - drag.y, fitted: false});
+      keepInFrame(drag.viewer);
+    }
+    [drag.x, drag.y] = [event.clientX, event.clientY];
+    draw(drag.viewer);
+  });
+  document.addEventListener("pointerup", () => {
+    if (drag) stageOf(drag.viewer).classList.remove("ht-dragging");
+    drag = null;
+  });
+
+  // The blind study's keys act only while its crops are on screen, never with a modifier held or
+  // in a text field; Enter on a vote button left focused casts nothing (a vote is a key or a click).
+  const keys = {a: "study-left-better", b: "study-right-better", "=": "study-same", " ": "study-next",
+                f: "study-flicker", u: "study-undo"};
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && event.target.closest("#study-votes, #study-actions")) {
+      event.preventDefault();
+      return;
+    }
+    const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName);
+    const shortcut = event.ctrlKey || event.metaKey || event.altKey;
+    const crops = document.querySelector("#study-crops");
+    const shown = crops && crops.getClientRects().length > 0;
+    if (typing || shortcut || !shown || !(event.key in keys)) return;
+    event.preventDefault();
+    document.querySelector(`#${keys[event.key]}`)?.click();
+  }, true);
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("#study-votes button, #study-actions button");
+    if (button) button.blur();  // focus leaves the button that was pressed
+  });
+}
