@@ -32,7 +32,7 @@ from tests.app_server import running_app
 from tests.conftest import photo_like
 from tests.test_robustness import scan_cut_short, with_marker
 from tests.test_study import reference_fit
-from webapp import examples, sessions
+from webapp import encode_tab, sessions
 from webapp.config import BOTH, ENCODERS
 from webapp.decode_tab import DecodeTab
 from webapp.encode_tab import EncodeTab
@@ -613,7 +613,7 @@ def test_an_unexpected_failure_is_a_short_message(raw, photo_path, monkeypatch, 
         raise RuntimeError("simulated bug")
 
     encode(raw, photo_path, "RDBUnet", 0.3)  # a result on the page, which the failure clears
-    monkeypatch.setattr(examples, "run_method", broken)
+    monkeypatch.setattr(encode_tab, "method_codec", broken)
     outputs = encode(raw, photo_path, "RDBUnet", 0.3)
     message = error(outputs["status"])
     assert "Something went wrong" in message and "simulated bug" not in message  # the details go to the log only

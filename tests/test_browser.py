@@ -1,116 +1,274 @@
-"""End to end in headless Chromium, as a user meets the page (the encoder comparison, the blind
-study by keyboard, a photo added to the study); screenshots go to test-artifacts/."""
+"""End to end in headless Chromium, as a user meets the page: the first view, an encode and its
+progress, an error after a result, the phone layout, the blind study by keyboard and its export,
+a photo added to the study, and the files the app leaves when it stops. Screenshots go to
+test-artifacts/.
+
+One app (small random-weight models, tests/app_server.py) and one browser serve the module; each
+test opens its own browser context, i.e. its own session and annotator id. Before a page closes,
+the app is left to finish the model work the page started (`wait_until_idle`), so that no test
+slows the next and nothing is cut off when the server stops.
+"""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+from PIL import Image
 
 from hyperthumb.study.pool import box_around
-from tests.app_server import running_app
+from tests.app_server import running_app, wait_until_idle
 from tests.conftest import photo_like
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; tests never download a browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plasma_Path.jpg"
+STUDY_TAB = "Label (blind study)"
+FORMULA_NAME = '=HYPERLINK("http://x","y")'
+ADMIN_TOKEN = "s3cret-for-the-browser-test"
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
 pytestmark = [pytest.mark.server, pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)")]
 
+# Every visible component that shows nothing: Gradio's empty box (an image, plot or file with no
+# value), a drop zone other than the photo's, an image that did not load, a plot with no data, a
+# table with no rows, a slider other than the thumbnail size (the viewers' split lines).
+EMPTY_PLACEHOLDERS = """() => {
+  const shown = (e) => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden";
+  const name = (e) => { const block = e.parentElement.closest("[id]");
+                        return `${e.tagName.toLowerCase()}.${String(e.className).split(" ")[0]} in #${block ? block.id : "?"}`; };
+  const found = [], add = (what) => (e) => found.push(`${what}: ${name(e)}`);
+  const all = (selector, test) => [...document.querySelectorAll(selector)].filter((e) => shown(e) && test(e));
+  const outsidePhoto = (e) => !e.closest("#photo");
+  all('[aria-label="Empty value"]', outsidePhoto).forEach(add("empty box"));
+  all('[data-testid="upload-text"]', outsidePhoto).forEach(add("drop zone"));
+  all("img", (e) => outsidePhoto(e) && !e.naturalWidth).forEach(add("image not loaded"));
+  all(".js-plotly-plot", (e) => !(e.data && e.data.length)).forEach(add("plot without data"));
+  all("table", (e) => ![...e.tBodies].some((body) => body.rows.length)).forEach(add("table without rows"));
+  all('input[type="range"]', (e) => !e.closest("#target-bpp")).forEach(add("slider"));
+  return found;
+}"""
 
-def _visible_in(page, inner: str, outer: str) -> bool:
-    """True where `inner`'s box lies inside `outer`'s, i.e. it is not scrolled or pushed out of view."""
-    a, b = page.locator(inner).first.bounding_box(), page.locator(outer).first.bounding_box()
-    return a is not None and b is not None and b["x"] <= a["x"] and a["x"] + a["width"] <= b["x"] + b["width"] + 1
+# The progress Gradio 6 draws over the Encode tab's status line: `progress(desc=...)` as
+# ".progress-level-inner" ("RDBUnet: encoding - 5.0%"), beside the timer (".progress-text").
+PROGRESS = """() => [[...document.querySelectorAll('#encode-status .progress-level-inner')]
+                     .map((e) => e.textContent.trim()).filter(Boolean),
+                     document.querySelector('#result .ht-compare') !== null]"""
 
 
-def test_a_user_encodes_compares_and_survives_a_bad_upload(tmp_path):
-    ARTIFACTS.mkdir(exist_ok=True)
-    broken = tmp_path / "holiday.jpg"
-    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a photo")
-    with running_app(tmp_path / "labels.sqlite") as url, sync_api.sync_playwright() as playwright:
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.goto(url)
-            page.get_by_text("Device:").wait_for()
-            assert re.search(r"checkpoint at step [\d,]+, saved \d{4}-\d\d-\d\d", page.inner_text("body"))
-            page.screenshot(path=str(ARTIFACTS / "app_first_view.png"), full_page=True)
-
-            page.locator("#photo input[type=file]").set_input_files(str(EXAMPLE))
-            page.locator("#photo img").first.wait_for()  # the preview of the upload
-            page.get_by_text("1280x800 pixels. Choose the encoder").wait_for()  # its first answer, from its header
-            page.get_by_label("Both, side by side").check()  # changing the encoder encodes
-            page.locator("#thumbnail-transformer img").wait_for(timeout=120_000)
-            page.locator("#slider-transformer img").first.wait_for(timeout=30_000)
-            page.get_by_text("measuring ...").first.wait_for(state="detached", timeout=120_000)
-            header = "#metrics th:has-text('transformer')"
-            assert _visible_in(page, header, "#metrics")  # both columns in view, none pushed out
-            page.screenshot(path=str(ARTIFACTS / "app_both_mode.png"), full_page=True)
-
-            page.locator("#chart .js-plotly-plot").wait_for(timeout=300_000)
-            page.locator("#chart").scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "app_chart_star_matches_table.png"), full_page=True)
-            figure = page.evaluate("() => document.querySelector('#chart .js-plotly-plot').data"
-                                   ".filter(t => t.name.includes('this result')).map(t => [t.name, t.x[0], t.y[0]])")
-            assert sorted(name.split(":")[0] for name, _, _ in figure) == ["rdbunet", "transformer"]
-            table = page.locator("#metrics").inner_text()
-            for _name, bpp, psnr in figure:  # the stars carry the table's own figures
-                assert f"{bpp:.4f}" in table and f"{psnr:.2f}" in table
-
-            page.get_by_label("Lite models").check()  # the switch encodes again, with the lite models
-            page.locator("#metrics th:has-text('transformer-lite')").wait_for(timeout=120_000)
-            assert page.locator("#heading-transformer").inner_text().strip() == "Transformer lite"
-            page.screenshot(path=str(ARTIFACTS / "app_lite_models.png"), full_page=True)
-            # The chart follows with the lite models' stars; waiting for it also lets the last model
-            # work finish before the server stops (a thread killed inside torch aborts the process).
-            page.wait_for_function("() => document.querySelector('#chart .js-plotly-plot').data"
-                                   ".some(t => t.name.startsWith('transformer-lite: this result'))",
-                                   timeout=300_000)
-
-            page.locator("#photo button[aria-label='Remove Image']").first.click()
-            page.locator("#photo input[type=file]").set_input_files(str(broken))
-            page.get_by_text("Could not use holiday.jpg").wait_for(timeout=60_000)  # said on upload, before Encode
-            page.locator("#encode").click()
-            page.get_by_text("Could not use holiday.jpg").wait_for(timeout=60_000)
-            assert page.locator("#thumbnail-rdbunet img").is_visible()  # the previous result stays
-            assert page.locator("#metrics").is_visible()
-            page.screenshot(path=str(ARTIFACTS / "app_bad_upload_keeps_result.png"), full_page=True)
+            yield browser
         finally:
             browser.close()
 
 
 @pytest.fixture(scope="module")
-def study_app(tmp_path_factory):
-    """The app, served once for the study's browser tests: (URL, its vote file, its folder)."""
-    folder = tmp_path_factory.mktemp("study")
+def served(tmp_path_factory):
+    """The app, served once for the module: (URL, its vote file, its folder)."""
+    folder = tmp_path_factory.mktemp("app")
     with running_app(folder / "labels.sqlite") as url:
         yield url, folder / "labels.sqlite", folder
+        wait_until_idle(url)
 
 
-@pytest.fixture
-def study_page(study_app):
-    """A fresh browser (a new session and annotator id) on the app's study tab."""
-    url, database, folder = study_app
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.goto(url)
-            page.get_by_role("tab", name="Label (blind study)").click()
-            yield page, database, folder
-        finally:
-            browser.close()
+@contextmanager
+def opened(browser, url: str, width: int = 1440, height: int = 900, **options) -> Iterator:
+    """A page of the app in a browser context of its own (a new session, a new annotator id);
+    when done, it closes and the app finishes what the page started."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **options)
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.locator("#encode").wait_for()
+        yield page
+    finally:
+        context.close()
+        wait_until_idle(url)
 
 
-def _count(database: Path, query: str) -> int:
+def _screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True, animations="disabled")
+
+
+def _not_an_image(folder: Path) -> Path:
+    path = folder / "notimage.jpg"
+    path.write_bytes(b"A text file with a photo's name, not a photo.\n" * 20)
+    return path
+
+
+def _wait_for_figures(page) -> None:
+    """Until the quality figures replace "measuring ..." in the table."""
+    page.wait_for_function("() => { const t = document.querySelector('#metrics table');"
+                           " return t && !t.innerText.includes('measuring'); }", timeout=120_000)
+
+
+def _wait_for_chart(page) -> None:
+    """Until the chart is drawn and the status line is cleared: the last step of an encode."""
+    page.locator("#chart .js-plotly-plot").wait_for(timeout=180_000)
+    page.wait_for_function("() => !document.querySelector('#encode-status').innerText.trim()", timeout=60_000)
+
+
+def _error_after_a_result_is_shown(page, url: str, bad: Path) -> None:
+    """Uploads `bad` and presses Encode; the error is said and nothing of the last result stays."""
+    page.locator("#photo input[type=file]").set_input_files(str(bad))
+    page.locator("#encode-status .ht-error", has_text="notimage.jpg").wait_for(timeout=60_000)  # said on upload
+    page.locator("#encode").click()
+    page.locator("#encode-status .ht-error", has_text="Could not use notimage.jpg").wait_for(timeout=60_000)
+    assert not page.locator("#result").is_visible() and not page.locator("#charts").is_visible()
+    wait_until_idle(url)  # whatever the earlier result still had running has run
+    page.wait_for_timeout(300)  # its last answer drawn
+    _screenshot(page, "app_error_after_result.png")
+    status = page.locator("#encode-status")
+    assert "Could not use notimage.jpg" in status.inner_text(), f"the error was replaced by {status.inner_text()!r}"
+    assert page.locator("#encode-status .ht-error").is_visible()
+    assert not page.locator("#result").is_visible(), "the last result is shown again"
+    assert not page.locator("#charts").is_visible(), "the last result's chart is shown again"
+    assert not page.locator(".ht-compare").count()
+
+
+# -- After the app stops: first in the module, while no other app of this process runs (they share
+# -- the process's folder, webapp.sessions.APP_ROOT).
+
+def test_the_upload_cache_is_empty_after_the_app_stops(browser, tmp_path, monkeypatch):
+    from webapp import sessions
+
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)  # the app's own upload cache, as when served alone
+    photo = tmp_path / "garden.jpg"
+    photo_like(640, 480, seed=2).save(photo, quality=90)
+    with running_app(tmp_path / "labels.sqlite") as url:
+        assert os.environ["GRADIO_TEMP_DIR"] == str(sessions.UPLOADS)
+        with opened(browser, url) as page:
+            page.locator("#photo input[type=file]").set_input_files(str(photo))
+            page.get_by_text("garden.jpg: 640x480 pixels. Press Encode.").wait_for(timeout=60_000)  # its first answer
+            assert list(sessions.UPLOADS.rglob("garden.jpg")), "the upload is not in the app's upload cache"
+            page.locator("#encode").click()
+            page.locator("#result .ht-compare").wait_for(timeout=120_000)
+            _wait_for_chart(page)
+            assert list(sessions.SESSIONS.rglob("*.png")), "the session's files are not under APP_ROOT"
+    left = [str(path) for path in sessions.APP_ROOT.rglob("*") if path.is_file()] if sessions.APP_ROOT.exists() else []
+    assert not left, f"the stopped app left {len(left)} files: {left[:5]}"
+
+
+# -- The Encode tab.
+
+def test_the_first_view_has_no_empty_placeholder(browser, served):
+    url, _database, _folder = served
+    with opened(browser, url) as page:
+        page.locator(".gallery-item img").first.wait_for()
+        page.wait_for_function("() => [...document.images].every((img) => img.complete)")
+        _screenshot(page, "app_first_view.png")
+        assert page.locator("#photo [data-testid='upload-text']").is_visible()  # the one drop zone
+        assert not page.locator("#result").is_visible()
+        assert not page.locator("#charts").is_visible()
+        assert page.evaluate(EMPTY_PLACEHOLDERS) == []
+
+
+def test_an_error_after_a_result_leaves_no_stale_result(browser, served, tmp_path):
+    url, _database, _folder = served
+    with opened(browser, url) as page:
+        page.locator(".gallery-item").first.click()  # an example encodes at once
+        page.locator("#result .ht-compare").wait_for(timeout=120_000)
+        _wait_for_figures(page)
+        _wait_for_chart(page)
+        assert page.locator("#charts").is_visible()
+        _error_after_a_result_is_shown(page, url, _not_an_image(tmp_path))
+
+
+def test_an_error_while_the_figures_are_made_leaves_no_stale_result(browser, served, tmp_path):
+    url, _database, _folder = served
+    with opened(browser, url) as page:
+        page.locator(".gallery-item").nth(1).click()
+        page.locator("#result .ht-compare").wait_for(timeout=120_000)  # its figures and chart still to come
+        _error_after_a_result_is_shown(page, url, _not_an_image(tmp_path))
+
+
+def test_the_progress_names_the_stages_of_a_12_megapixel_encode(browser, served, tmp_path):
+    url, _database, _folder = served
+    photo = tmp_path / "big.jpg"
+    photo_like(1000, 750, seed=3).resize((4000, 3000), Image.BICUBIC).save(photo, quality=90)  # 12 MP in 0.5 s
+    with opened(browser, url) as page:
+        page.locator("#photo input[type=file]").set_input_files(str(photo))
+        page.get_by_text("big.jpg: 4000x3000 pixels. Press Encode.").wait_for(timeout=60_000)  # the upload's first answer
+        # Only the encode is let through: the figures and the chart it chains take a minute on a
+        # 12 MP photo and are not what this test is about. Their requests are held, then refused.
+        joined = []
+
+        def only_the_encode(route) -> None:
+            joined.append(route)
+            if len(joined) == 1:
+                route.continue_()  # the others stay pending until the page closes
+        page.route("**/gradio_api/queue/join*", only_the_encode)
+        page.locator("#encode").click()
+        seen = []  # the progress texts in the order they were shown, each once
+        for _ in range(6000):  # every ~50 ms, up to 5 minutes
+            texts, shown = page.evaluate(PROGRESS)
+            for text in texts:
+                stage = re.sub(r"\s*-\s*[\d.]+%$", "", text)
+                if stage not in seen:
+                    seen.append(stage)
+            if shown:
+                break
+            page.wait_for_timeout(50)
+        else:
+            pytest.fail(f"no result after 5 minutes; progress seen: {seen}")
+        _screenshot(page, "app_12mp_result.png")
+        for route in joined[1:]:
+            route.abort()  # the held requests answered before the page closes (the page reloads)
+        stages = [stage for stage in seen if stage.startswith("RDBUnet: ")]
+        print("progress seen:", seen)
+        assert len(stages) >= 2, f"one stage or none was shown before the result: {seen}"
+        order = ["loading the model", "encoding", "sizing the file", "restoring", "writing the files"]
+        assert [order.index(stage.removeprefix("RDBUnet: ")) for stage in stages] == \
+            sorted(order.index(stage.removeprefix("RDBUnet: ")) for stage in stages)  # in the order they run
+
+
+def test_the_phone_layout_shows_the_whole_metrics_table(browser, served):
+    url, _database, _folder = served
+    with opened(browser, url, width=390, height=844, is_mobile=True) as page:
+        page.get_by_label("Both, side by side").check()  # the widest table: a column per encoder
+        wait_until_idle(url)  # the encoder's change, with no photo yet, has been answered
+        page.locator(".gallery-item").first.click()
+        page.locator("#result .ht-compare").nth(1).wait_for(timeout=120_000)
+        _wait_for_figures(page)
+        table = page.locator("#metrics table")
+        assert table.locator("thead th").all_inner_texts()[1:] == ["RDBUnet", "Transformer"]
+        table.scroll_into_view_if_needed()
+        _screenshot(page, "app_phone_metrics.png")
+        box = table.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, f"the table spans {box}"
+        page_width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert page_width <= 390, f"the page scrolls sideways: {page_width} px wide"
+
+
+# -- The blind study.
+
+def _count(database: Path, query: str, *args) -> int:
     with sqlite3.connect(database) as connection:
-        return connection.execute(query).fetchone()[0]
+        return connection.execute(query, args).fetchone()[0]
+
+
+def _votes(database: Path) -> int:
+    return _count(database, "SELECT COUNT(*) FROM votes")
+
+
+def _study(page) -> None:
+    """Opens the study tab, which opens on a trial: the practice one for a new annotator."""
+    page.get_by_role("tab", name=STUDY_TAB).click()
+    page.locator("#study-status", has_text="Practice trial").wait_for(timeout=30_000)
+    page.wait_for_function("() => [...document.querySelectorAll('#study-crops img')]"
+                           ".every((img) => img.complete && img.naturalWidth)")
 
 
 def _next_trial_shown(page, votes: int) -> None:
@@ -121,74 +279,114 @@ def _next_trial_shown(page, votes: int) -> None:
         " && document.querySelector('#study-status').innerText.includes('Which side')"
         " && !document.querySelector('.pending')"
         " && [...document.querySelectorAll('#study-crops img')].every((img) => img.complete && img.naturalWidth)",
-        arg=votes)
+        arg=votes, timeout=30_000)
 
 
-def test_an_annotator_votes_by_keyboard_undoes_one_and_reads_the_results(study_page):
-    page, database, _folder = study_page
-    ARTIFACTS.mkdir(exist_ok=True)
-    votes_before = _count(database, "SELECT COUNT(*) FROM votes")
-    page.get_by_text("Practice trial").wait_for()  # the tab opens on a trial, the practice one: no empty crops
-    page.keyboard.press("Control+a")  # the browser's shortcut, not a vote
-    page.evaluate("() => getSelection().removeAllRanges()")  # what it selected, out of the screenshots
-    page.get_by_role("tab", name="Encode").click()
-    page.keyboard.press("a")  # the study's keys act on its own tab only
-    page.get_by_role("tab", name="Label (blind study)").click()
-    page.wait_for_timeout(1000)
-    assert _count(database, "SELECT COUNT(*) FROM votes") == votes_before
-    practice = "SELECT expected FROM trials WHERE practice = 1 ORDER BY issued_at DESC LIMIT 1"
+def _practice_answer(database: Path, annotator: str = "") -> str:
+    """The key that passes the last practice trial issued (to `annotator` where given)."""
     with sqlite3.connect(database) as connection:
-        page.keyboard.press({"left": "a", "right": "b"}[connection.execute(practice).fetchone()[0]])
-    _next_trial_shown(page, 1)
-    assert "Practice trial passed" in page.locator("#study-status").inner_text()
-    page.screenshot(path=str(ARTIFACTS / "study_trial.png"), full_page=True, animations="disabled")
-    sides = "() => ['#study-left img', '#study-right img'].map((s) => document.querySelector(s).src).join(' ')"
-    shown = page.evaluate(sides)
-    page.keyboard.press(" ")  # space again: another trial, no vote (a side may repeat, never both)
-    page.wait_for_function(f"(shown) => ({sides})() !== shown", arg=shown)
-    for count, key in enumerate("ab=ab=ab=", start=2):
-        page.keyboard.press(key)
-        _next_trial_shown(page, count)
-    assert _count(database, "SELECT COUNT(*) FROM votes") == votes_before + 10  # in the real file, once each
-    last = "SELECT trial_id, choice FROM votes ORDER BY id DESC LIMIT 1"
-    with sqlite3.connect(database) as connection:
-        undone_trial, undone_choice = connection.execute(last).fetchone()
-    page.keyboard.press("u")
-    page.get_by_text("Your last vote was removed").wait_for()
-    assert "session: 9." in page.locator("#study-progress").inner_text()
-    assert _count(database, "SELECT COUNT(*) FROM votes") == votes_before + 9
-    page.keyboard.press("a")  # the undone trial, judged anew
-    _next_trial_shown(page, 10)
-    with sqlite3.connect(database) as connection:
-        assert connection.execute(last).fetchone() == (undone_trial, "left") and undone_choice == "same"
-
-    page.get_by_text("Results (public aggregate)").click()
-    page.get_by_role("button", name="Show the results").click()
-    page.get_by_text(f"{votes_before + 9} votes from").wait_for(timeout=60_000)  # the practice vote is not counted
-    page.locator(".js-plotly-plot").first.wait_for()
-    page.get_by_text("Results (public aggregate)").scroll_into_view_if_needed()
-    page.screenshot(path=str(ARTIFACTS / "study_results.png"), full_page=True, animations="disabled")
+        expected, = connection.execute(
+            "SELECT expected FROM trials WHERE practice = 1 AND (? = '' OR annotator = ?) ORDER BY issued_at DESC"
+            " LIMIT 1", (annotator, annotator)).fetchone()
+    return {"left": "a", "right": "b"}[expected]
 
 
-def test_a_photo_clicked_on_and_added_joins_the_study(study_page, tmp_path):
-    page, _database, folder = study_page
-    ARTIFACTS.mkdir(exist_ok=True)
+def test_study_keys_act_only_on_the_study_and_the_practice_outcome_is_said(browser, served):
+    url, database, _folder = served
+    with opened(browser, url) as page:
+        _study(page)  # the tab opens on a trial, the practice one: no empty crops
+        assert page.evaluate(EMPTY_PLACEHOLDERS) == []
+        votes_before = _votes(database)
+        page.keyboard.press("Control+a")  # the browser's shortcut, not a vote
+        page.evaluate("() => getSelection().removeAllRanges()")  # what it selected, out of the screenshots
+        page.get_by_role("tab", name="Make a thumbnail").click()
+        page.keyboard.press("a")  # the study's keys act on its own tab only
+        page.keyboard.press("b")
+        page.get_by_role("tab", name=STUDY_TAB).click()
+        page.wait_for_timeout(500)
+        wait_until_idle(url)
+        assert _votes(database) == votes_before
+        assert "session: 0." in page.locator("#study-progress").inner_text()
+
+        page.keyboard.press(_practice_answer(database))
+        _next_trial_shown(page, 1)
+        assert "Practice trial passed" in page.locator("#study-status").inner_text()  # its outcome, said
+        assert _votes(database) == votes_before + 1
+        _screenshot(page, "study_trial.png")
+        page.keyboard.press("=")
+        _next_trial_shown(page, 2)
+        page.keyboard.press("u")  # undo: the last vote goes, its trial comes back
+        page.get_by_text("Your last vote was removed").wait_for()
+        assert "session: 1." in page.locator("#study-progress").inner_text()
+        assert _votes(database) == votes_before + 1
+
+
+def test_enter_on_a_focused_vote_button_casts_nothing(browser, served):
+    url, database, _folder = served
+    with opened(browser, url) as page:
+        _study(page)
+        votes_before = _votes(database)
+        button = page.locator("#study-left-better")
+        button.click()  # one vote
+        _next_trial_shown(page, 1)
+        assert _votes(database) == votes_before + 1
+        button.focus()
+        assert page.evaluate("() => document.activeElement.id") == "study-left-better"
+        for _ in range(3):
+            page.keyboard.press("Enter")
+        page.wait_for_timeout(500)
+        wait_until_idle(url)
+        assert "Votes in this session: 1." in page.locator("#study-progress").inner_text()
+        assert _votes(database) == votes_before + 1
+
+
+def test_the_csv_export_escapes_a_formula_name(browser, served, monkeypatch):
+    url, database, _folder = served
+    monkeypatch.setenv("HYPERTHUMB_ADMIN_TOKEN", ADMIN_TOKEN)  # read by the export, as it runs
+    with opened(browser, url) as page:
+        _study(page)
+        page.get_by_label("Your name").fill(FORMULA_NAME)
+        page.locator("#study-next").click()  # a trial issued under the name (its practice trial)
+        page.wait_for_function("() => !document.querySelector('.pending')")
+        wait_until_idle(url)
+        assert _count(database, "SELECT COUNT(*) FROM trials WHERE annotator = ?", FORMULA_NAME) == 1
+        page.keyboard.press(_practice_answer(database, FORMULA_NAME))
+        _next_trial_shown(page, 1)
+        assert _count(database, "SELECT COUNT(*) FROM votes v JOIN trials t ON t.id = v.trial_id"
+                                " WHERE t.annotator = ?", FORMULA_NAME) == 1
+
+        page.get_by_text("Export or reset the votes (admin)").click()
+        page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+        page.get_by_role("button", name="Export", exact=True).click()
+        page.get_by_text(re.compile(r"Exported \d+ votes")).wait_for(timeout=60_000)
+        link = page.locator(".block", has_text="Votes (CSV)").locator("a[href*='.csv']").first
+        response = page.request.get(link.get_attribute("href"))
+        assert response.ok
+        rows = list(csv.DictReader(io.StringIO(response.text())))
+        assert len(rows) == _votes(database)
+        cells = [row["annotator"] for row in rows if "HYPERLINK" in row["annotator"]]
+        assert cells == ["'" + FORMULA_NAME], cells  # plain text in a spreadsheet, never a formula
+
+
+def test_a_photo_clicked_on_and_added_joins_the_study(browser, served, tmp_path):
+    url, _database, folder = served
     photo = tmp_path / "garden.png"
     photo_like(448, 416, seed=5).save(photo)
-    page.get_by_text("Add your own photo to the study").click()
-    page.locator("#study-upload input[type=file]").set_input_files(str(photo))
-    shown = page.locator("#study-upload img").first
-    shown.wait_for()
-    box = shown.bounding_box()
-    shown.click(position={"x": box["width"] / 4, "y": box["height"] / 2})  # the photo's pixel (112, 208)
-    page.get_by_text("The crop: 384x384 pixels centred at").wait_for()
-    x, y = (float(page.locator(f"#study-centre-{axis} input").input_value()) for axis in "xy")
-    assert abs(x - 112) <= 2 and abs(y - 208) <= 2
-    page.locator("#study-picked img").wait_for()
-    page.screenshot(path=str(ARTIFACTS / "study_crop_picked.png"), full_page=True, animations="disabled")
-    page.locator("#study-add").click()
-    page.get_by_text("Encoding with").first.wait_for(timeout=30_000)  # the progress of the encodings
-    page.get_by_text("Added garden.png to the study pool").wait_for(timeout=120_000)
+    with opened(browser, url, height=1300) as page:
+        _study(page)
+        page.get_by_text("Add your own photo to the study").click()
+        page.locator("#study-upload input[type=file]").set_input_files(str(photo))
+        shown = page.locator("#study-upload img").first
+        shown.wait_for()
+        box = shown.bounding_box()
+        shown.click(position={"x": box["width"] / 4, "y": box["height"] / 2})  # the photo's pixel (112, 208)
+        page.get_by_text("The crop: 384x384 pixels centred at").wait_for()
+        x, y = (float(page.locator(f"#study-centre-{axis} input").input_value()) for axis in "xy")
+        assert abs(x - 112) <= 2 and abs(y - 208) <= 2
+        page.locator("#study-picked img").wait_for()
+        _screenshot(page, "study_crop_picked.png")
+        page.locator("#study-add").click()
+        page.get_by_text("Added garden.png to the study pool").wait_for(timeout=180_000)
     manifest = json.loads((folder / "study_uploads" / "manifest.json").read_text())
     (crop,) = [c for c in manifest["crops"] if c["photo"] == "garden.png"]
     assert crop["box"] == list(box_around((x, y), (448, 416), 384))  # the shipped pool's crop size

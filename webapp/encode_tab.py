@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import html
 import math
+import threading
+import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional, Union
@@ -16,7 +19,7 @@ from hyperthumb import zoo
 from hyperthumb.codec.image_io import load_image, probe_image
 from hyperthumb.errors import HyperThumbError
 from hyperthumb.evaluation import charts
-from hyperthumb.evaluation.methods import measure
+from hyperthumb.evaluation.methods import measure, method_codec
 from hyperthumb.evaluation.metrics import lpips_available, psnr
 from hyperthumb.evaluation.photo_curves import (
     CURVE_RATES,
@@ -42,8 +45,10 @@ from webapp.config import (
     on_gpu,
 )
 from webapp.errors import UserError, file_error, guarded, status_html
-from webapp.examples import file_digest, run_kept
+from webapp.examples import file_digest, keep, kept
+from webapp.wording import size_text
 
+SESSIONS_TRACKED = 10_000  # sessions whose current result is remembered (the oldest are forgotten)
 LITE_INFO = "smaller models of the same two kinds: about 3x faster on a CPU, a little less close to your photo"
 # Where each stage of one encoder's run sits on its share of the progress bar.
 STAGE_AT = {"loading the model": 0.02, "encoding": 0.05, "sizing the file": 0.45, "restoring": 0.6,
@@ -71,6 +76,8 @@ class EncodeTab:
     """The tab's components, and its handlers, which return {component: value}."""
 
     def __init__(self) -> None:
+        self._current: OrderedDict[str, str] = OrderedDict()  # session -> the result on its page
+        self._lock = threading.Lock()
         gr.HTML("<p class='ht-lead'>Drop a photo (or pick an example): HyperThumb makes a small JPEG thumbnail "
                 "of it, a sixteenth of its pixels, and restores the full photo from that thumbnail.</p>")
         with gr.Row(equal_height=False):
@@ -129,8 +136,23 @@ class EncodeTab:
     def _figures_failed(self, message: str) -> dict:
         return {self.status: message}
 
+    def _new_result(self, request: Optional[gr.Request]) -> str:
+        """A new result for the session's page: figures or a chart still being made for the one before
+        it are dropped when done, never shown under it (or under an error that replaced it)."""
+        result_id = uuid.uuid4().hex
+        with self._lock:
+            self._current[sessions.session_name(request)] = result_id
+            self._current.move_to_end(sessions.session_name(request))
+            while len(self._current) > SESSIONS_TRACKED:
+                self._current.popitem(last=False)
+        return result_id
+
+    def _is_current(self, state: Optional[dict], request: Optional[gr.Request]) -> bool:
+        return bool(state) and self._current.get(sessions.session_name(request)) == state["id"]
+
     def check_upload(self, payload: Union[None, str, dict], request: gr.Request = None) -> dict:
         """An upload's first answer, from its header alone; a new photo's results replace the last one's."""
+        self._new_result(request)
         upload = sessions.upload(payload, request)
         if upload is None:
             return {self.status: ""}
@@ -145,8 +167,10 @@ class EncodeTab:
                 self.encoded: None}
 
     def encode(self, photo: Union[None, str, dict], choice: str, target_bpp: float, lite: bool,
-               previous: Optional[dict], request: gr.Request = None, progress=gr.Progress()) -> dict:
-        """The thumbnail(s) and restored photo(s), shown as soon as made; the quality figures follow."""
+               previous: Optional[dict], request: gr.Request = None, progress=gr.Progress()):
+        """Yields each thumbnail as soon as it is made (shown scaled up while the photo is restored),
+        then the restored photos; the quality figures follow in `measure`."""
+        result_id = self._new_result(request)
         target_bpp = _checked_settings(choice, target_bpp)
         progress(0.01, desc="Reading your photo")
         upload = sessions.upload(photo, request)
@@ -157,52 +181,78 @@ class EncodeTab:
             image = load_image(path, max_pixels=MAX_PIXELS)
         except HyperThumbError as exc:
             raise file_error(exc, path, name) from None
-        folder, stem, digest, methods = sessions.request_folder(request), Path(name).stem, file_digest(path), \
-            _methods(choice, lite)
+        folder, stem, digest = sessions.request_folder(request), Path(name).stem, file_digest(path)
+        methods = _methods(choice, lite)
         same_photo = bool(previous) and previous.get("digest") == digest
-        state = {"name": name, "digest": digest, "photo": image, "upload_bytes": path.stat().st_size,
+        state = {"id": result_id, "name": name, "digest": digest, "photo": image, "upload_bytes": path.stat().st_size,
                  "target_bpp": target_bpp, "results": [], "points": previous["points"] if same_photo else {},
                  "box": previous["box"] if same_photo else None}
-        updates = {}
+        shown = {zoo.METHODS[method].lite_of or method for method in methods}
+        updates = {self.panels[method]["column"]: gr.Column(visible=method in shown) for method in ENCODERS.values()}
         with ThreadPoolExecutor(max_workers=1) as writer:  # PNGs are written while the models work
             original = folder / "original.png"
-            writes = [writer.submit(sessions.save_png, image, original)]
+            original_written = writer.submit(sessions.save_png, image, original)
             for index, method in enumerate(methods):
-                label = zoo.METHODS[method].label
+                label, panel = zoo.METHODS[method].label, self.panels[zoo.METHODS[method].lite_of or method]
 
                 def stage(name: str, index: int = index, label: str = label) -> None:
                     progress((index + STAGE_AT[name]) / len(methods), desc=f"{label}: {name}")
-                result = run_kept(method, image, digest, target_bpp, stage)
-                stage("writing the files")
                 thumbnail = folder / f"{stem}_{method}_{target_bpp:.2f}bpp.jpg"
-                thumbnail.write_bytes(result.jpeg)
+                result = kept(digest, method, target_bpp)
+                if result is None:
+                    learned = method_codec(method)
+                    thumb, encode_s = learned.encode(image, target_bpp, stage)
+                    thumbnail.write_bytes(thumb.jpeg)
+                    original_written.result()
+                    updates.update({
+                        panel["heading"]: f"### {label}", panel["thumbnail_file"]: str(thumbnail),
+                        panel["viewer"]: compare_html(original, "Your photo", thumbnail,
+                                                      "The thumbnail, scaled up (restoring ...)", image.size),
+                        panel["thumbnail"]: result_text.true_size_html(thumb.jpeg, thumb.image.size, label)})
+                    if not self._is_current(state, request):  # replaced (a new photo, setting or error)
+                        yield {self.status: gr.skip()}
+                        return
+                    yield {**updates, self.result_box: gr.Column(visible=True), self.chart_box: gr.Column(
+                        visible=False), self.verdict: f"**{label}**: your photo became a "
+                                                      f"{size_text(len(thumb.jpeg))} thumbnail; restoring the "
+                                                      "photo from it ...", self.encoded: None}
+                    result = learned.restore(thumb, encode_s, stage)
+                    keep(digest, method, result)
+                else:
+                    thumbnail.write_bytes(result.jpeg)
+                stage("writing the files")
                 restored = folder / f"{stem}_{method}_{target_bpp:.2f}bpp_restored.png"
-                writes.append(writer.submit(sessions.save_png, result.restored, restored))
+                sessions.save_png(result.restored, restored)
+                original_written.result()
                 state["results"].append({"method": method, "result": result, "figures": None})
-                panel = self.panels[zoo.METHODS[method].lite_of or method]
                 updates.update({
-                    panel["column"]: gr.Column(visible=True), panel["heading"]: f"### {label}",
+                    panel["heading"]: f"### {label}", panel["thumbnail_file"]: str(thumbnail),
                     panel["viewer"]: compare_html(original, "Your photo", restored, "Restored from the thumbnail",
                                                   image.size),
                     panel["thumbnail"]: result_text.true_size_html(result.jpeg, result.thumbnail.size, label),
-                    panel["thumbnail_file"]: str(thumbnail), panel["restored_file"]: str(restored)})
-            for write in writes:
-                write.result()  # a failed write fails the request
-        shown = {zoo.METHODS[method].lite_of or method for method in methods}
-        updates.update({self.panels[method]["column"]: gr.Column(visible=False)
-                        for method in ENCODERS.values() if method not in shown})
+                    panel["restored_file"]: str(restored)})
+        if not self._is_current(state, request):
+            yield {self.status: gr.skip()}
+            return
         measuring = status_html("Measuring how close each restored photo is ...")
-        return {**updates, **self._texts(state), self.status: measuring,
-                self.result_box: gr.Column(visible=True), self.chart_box: gr.Column(visible=same_photo),
-                self.encoded: state}
+        yield {**updates, **self._texts(state), self.status: measuring, self.result_box: gr.Column(visible=True),
+               self.chart_box: gr.Column(visible=same_photo), self.encoded: state}
 
     def _texts(self, state: dict) -> dict:
         return {self.verdict: result_text.verdict(state), self.figures: result_text.figures_table(state),
                 self.expert: result_text.expert_table(state)}
 
-    def measure(self, state: Optional[dict]) -> dict:
+    def encode_again(self, photo: Union[None, str, dict], choice: str, target_bpp: float, lite: bool,
+                     previous: Optional[dict], request: gr.Request = None, progress=gr.Progress()):
+        """A setting changed: encode again, where there is a photo (before one, nothing happens)."""
+        if photo:
+            yield from self.encode(photo, choice, target_bpp, lite, previous, request, progress)
+        else:
+            yield {self.status: gr.skip()}
+
+    def measure(self, state: Optional[dict], request: gr.Request = None) -> dict:
         """The quality figures of what `encode` just showed (SSIM and LPIPS take longer than the codec)."""
-        if not state or state["results"][0]["figures"] is not None:
+        if not self._is_current(state, request) or state["results"][0]["figures"] is not None:
             return {self.status: gr.skip()}
         photo, with_lpips = state["photo"], lpips_available()
         for entry in state["results"]:
@@ -212,13 +262,15 @@ class EncodeTab:
             entry["figures"]["psnr_upscaled"] = psnr(upscaled(result), photo)
         note = "" if with_lpips else (" The visible-difference figure (LPIPS) is missing: its weights are not on "
                                       "this server (`python -m hyperthumb lpips-weights` fetches them once).")
+        if not self._is_current(state, request):  # replaced while measuring
+            return {self.status: gr.skip()}
         return {**self._texts(state), self.status: status_html("Drawing the chart for this photo ..." + note),
                 self.encoded: state}
 
     def draw_chart(self, state: Optional[dict], request: gr.Request = None, progress=gr.Progress()) -> dict:
         """The curves of this photo, computed after the figures so that nobody waits for them; kept
         for the next setting on the same photo."""
-        if not state or state["results"][0]["figures"] is None:
+        if not self._is_current(state, request) or state["results"][0]["figures"] is None:
             return {self.status: gr.skip()}
         photo = state["photo"]
         box = chart_region(photo.size, hyperthumb.default_device())
@@ -239,6 +291,8 @@ class EncodeTab:
         reference = charts.photo_curves_figure(rows, [*learned, *REFERENCE_METHODS], learned,
                                                photo.width * photo.height,
                                                f"Thumbnail against whole-photo files, on {where}", marks)
+        if not self._is_current(state, request):  # replaced while the curves were computed
+            return {self.status: gr.skip()}
         updates = {self.chart_box: gr.Column(visible=True), self.chart: store, self.reference_chart: reference,
                    self.chart_note: result_text.chart_note(points, learned, whole), self.status: "",
                    self.encoded: state}
@@ -257,20 +311,24 @@ class EncodeTab:
         chart_outputs = [self.chart_box, self.chart, self.reference_chart, self.chart_note, self.region, self.status,
                          self.encoded]
         encode = guarded(self._encode_failed)(on_gpu(self.encode))
+        encode_again = guarded(self._encode_failed)(on_gpu(self.encode_again))
         measure_ = guarded(self._figures_failed)(on_gpu(self.measure))
         chart = guarded(self._figures_failed)(on_gpu(self.draw_chart))
         self.photo.upload(guarded(self._encode_failed)(self.check_upload), self.photo,
                           [self.status, self.result_box, self.chart_box, self.encoded], preprocess=False,
                           api_visibility="private", show_progress="hidden")
-        triggers = [(self.run.click, "encode", "Encodes a photo at a target bpp with RDBUnet, Transformer or both, "
-                                               "full or lite."),
-                    (self.bpp.release, "encode_on_release", "The same as /encode, when the slider is let go."),
-                    (self.choice.input, "encode_on_encoder_change", "The same as /encode, when the encoder changes."),
-                    (self.lite.input, "encode_on_lite_change", "The same as /encode, when Lite models is switched."),
-                    (self.examples.load_input_event.then, None, None)]
-        for trigger, api_name, description in triggers:
+        triggers = [(self.run.click, encode, "encode", "Encodes a photo at a target bpp with RDBUnet, Transformer "
+                                                       "or both, full or lite."),
+                    (self.bpp.release, encode_again, "encode_on_release",
+                     "The same as /encode, when the slider is let go (nothing before a photo)."),
+                    (self.choice.input, encode_again, "encode_on_encoder_change",
+                     "The same as /encode, when the encoder changes (nothing before a photo)."),
+                    (self.lite.input, encode_again, "encode_on_lite_change",
+                     "The same as /encode, when Lite models is switched (nothing before a photo)."),
+                    (self.examples.load_input_event.then, encode, None, None)]
+        for trigger, handler, api_name, description in triggers:
             api = {"api_name": api_name, "api_description": description} if api_name else {"api_visibility": "private"}
-            shown = trigger(encode, inputs, result_outputs, preprocess=False, trigger_mode="always_last",
+            shown = trigger(handler, inputs, result_outputs, preprocess=False, trigger_mode="always_last",
                             show_progress="full", show_progress_on=[self.status], concurrency_id=MODEL_WORK, **api)
             shown.then(measure_, self.encoded, measure_outputs, api_visibility="private", show_progress="hidden",
                        concurrency_id=MODEL_WORK).then(

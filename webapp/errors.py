@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
 import logging
 from pathlib import Path
 from typing import Callable
@@ -38,20 +39,31 @@ def status_html(message: str, kind: str = "info") -> str:
 
 
 def guarded(on_error: Callable[[str], dict]) -> Callable[[Callable], Callable]:
-    """Runs a handler that returns {component: value}; on an error returns `on_error(status html)`
-    instead, which says so and clears what the error concerns. A user error logs one line; an
-    unexpected one its traceback, and the page a short apology without details."""
+    """Runs a handler that returns (or, a generator, yields) {component: value}; on an error gives
+    `on_error(status html)` instead, which says so and clears what the error concerns. A user error
+    logs one line; an unexpected one its traceback, and the page a short apology without details."""
     def wrap(handler: Callable) -> Callable:
+        def refused(exc: Exception) -> dict:
+            if isinstance(exc, UserError):
+                log.info("refused in %s: %s", handler.__name__, exc)
+                return on_error(status_html(html.escape(str(exc)), "error"))
+            log.error("%s failed", handler.__name__, exc_info=exc)
+            return on_error(status_html(UNEXPECTED, "error"))
+
+        if inspect.isgeneratorfunction(handler):
+            @functools.wraps(handler)
+            def run_steps(*args, **kwargs):
+                try:
+                    yield from handler(*args, **kwargs)
+                except Exception as exc:
+                    yield refused(exc)
+            return run_steps
+
         @functools.wraps(handler)
         def run(*args, **kwargs):
             try:
                 return handler(*args, **kwargs)
-            except UserError as exc:
-                message = html.escape(str(exc))
-                log.info("refused in %s: %s", handler.__name__, exc)
-            except Exception:
-                log.exception("%s failed", handler.__name__)
-                message = UNEXPECTED
-            return on_error(status_html(message, "error"))
+            except Exception as exc:
+                return refused(exc)
         return run
     return wrap

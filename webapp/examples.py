@@ -9,11 +9,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Optional
 
-from PIL import Image
-
 from hyperthumb import zoo
 from hyperthumb.codec.image_io import load_image
-from hyperthumb.evaluation.methods import MethodResult, StageCallback, run_method
+from hyperthumb.evaluation.methods import MethodResult, run_method
 from webapp.config import DEFAULT_BPP, EXAMPLES
 
 _RESULTS: OrderedDict = OrderedDict()  # (digest, method, bpp) -> MethodResult, the example photos' only
@@ -31,26 +29,28 @@ def _example_digests() -> dict[str, str]:
     return {path: file_digest(Path(path)) for path in EXAMPLES}
 
 
-def run_kept(method: str, photo: Image.Image, digest: str, target_bpp: float,
-             stage: Optional[StageCallback]) -> MethodResult:
-    """run_method, its results kept for the example photos: a click on an example shows at once."""
-    key = (digest, method, target_bpp)
+def kept(digest: str, method: str, target_bpp: float) -> Optional[MethodResult]:
+    """An example photo's result made before, or None."""
     with _lock:
-        if key in _RESULTS:
-            _RESULTS.move_to_end(key)
-            return _RESULTS[key]
-    result = run_method(method, photo, target_bpp, stage=stage)
+        result = _RESULTS.get((digest, method, target_bpp))
+        if result is not None:
+            _RESULTS.move_to_end((digest, method, target_bpp))
+        return result
+
+
+def keep(digest: str, method: str, result: MethodResult) -> None:
+    """Keeps `result` where the photo is an example (the oldest go beyond _RESULTS_KEPT)."""
     if digest in _example_digests().values():
         with _lock:
-            _RESULTS[key] = result
+            _RESULTS[digest, method, result.target_bpp] = result
             while len(_RESULTS) > _RESULTS_KEPT:
                 _RESULTS.popitem(last=False)
-    return result
 
 
 def prepare_examples(method: str = zoo.ENCODER_METHODS[0], target_bpp: float = DEFAULT_BPP) -> None:
     """Encodes every example at the page's default settings ahead of the first click."""
     for path, digest in _example_digests().items():
-        run_kept(method, load_image(path), digest, target_bpp, None)
+        if kept(digest, method, target_bpp) is None:
+            keep(digest, method, run_method(method, load_image(path), target_bpp))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from hyperthumb import zoo
-from hyperthumb.codec.thumbnail_codec import BPP_TOLERANCE
+from hyperthumb.codec.thumbnail_codec import BPP_TOLERANCE, Thumbnail
 from hyperthumb.evaluation.dists import dists_distance
 from hyperthumb.evaluation.metrics import lpips_distance, psnr, psnr_y, ssim, thumbnail_psnr
 from hyperthumb.zoo import BASELINE, CHECKPOINT_OF_METHOD, load_model
@@ -151,6 +151,11 @@ class LearnedMethod(MethodCodec):
         self.checkpoint, self.source = checkpoint, None if weights is None else Path(weights) / checkpoint
 
     def run(self, photo: Image.Image, target_bpp: float, stage: Optional[StageCallback] = None) -> MethodResult:
+        return self.restore(*self.encode(photo, target_bpp, stage), stage)
+
+    def encode(self, photo: Image.Image, target_bpp: float,
+               stage: Optional[StageCallback] = None) -> tuple[Thumbnail, float]:
+        """The thumbnail alone, which a page can show before the photo is restored, and its seconds."""
         stage = stage or (lambda name: None)
         stage("loading the model")
         codec = load_model(self.checkpoint, source=self.source, device=self.device)
@@ -159,11 +164,15 @@ class LearnedMethod(MethodCodec):
         # The codec reports half-way once the encoder has run: then the bpp search sizes the file.
         thumb = codec.encode(photo, target_bpp=target_bpp,
                              progress=lambda done: stage("sizing the file") if done < 1 else None)
-        encoded = time.perf_counter()
-        stage("restoring")
-        restored = codec.decode(thumb.jpeg)
-        return MethodResult(self.name, target_bpp, thumb.jpeg, thumb.bpp, thumb.image, restored,
-                            encoded - started, time.perf_counter() - encoded)
+        return thumb, time.perf_counter() - started
+
+    def restore(self, thumb: Thumbnail, encode_s: float, stage: Optional[StageCallback] = None) -> MethodResult:
+        """The result of `encode`'s thumbnail: the photo restored by this method's decoder."""
+        (stage or (lambda name: None))("restoring")
+        started = time.perf_counter()
+        restored = load_model(self.checkpoint, source=self.source, device=self.device).decode(thumb.jpeg)
+        return MethodResult(self.name, thumb.target_bpp, thumb.jpeg, thumb.bpp, thumb.image, restored,
+                            encode_s, time.perf_counter() - started)
 
 
 def method_codec(method: str, device: Optional[str] = None,
