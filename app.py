@@ -47,9 +47,9 @@ def build_demo(labels_db: Optional[str] = None, study_dir: Optional[str] = None)
         gr.Markdown(HEADER, elem_id="header")
         with gr.Tab("Make a thumbnail"):
             encode = EncodeTab()
-        with gr.Tab("Restore a thumbnail"):
+        with gr.Tab("Restore"):
             decode = DecodeTab()
-        with gr.Tab("Label (blind study)") as study_tab:
+        with gr.Tab("Label") as study_tab:
             study = StudyTab(store, pool)
         encode.wire()
         decode.wire()

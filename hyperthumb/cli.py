@@ -39,8 +39,10 @@ def _decode(args: argparse.Namespace) -> None:
     from hyperthumb.zoo import decode
 
     _writable(Path(args.output), image=True)
+    from hyperthumb.codec.image_io import save_options
+
     photo = decode(args.input, device=args.device, weights=args.weights, decoder=args.decoder)
-    photo.save(args.output)
+    photo.save(args.output, **save_options(photo))
     print(f"{args.output}: {photo.size[0]}x{photo.size[1]}")
 
 

@@ -277,12 +277,12 @@ def test_the_figures_compare_with_the_upload_and_quality_follows(raw, photo_path
     upload = os.path.getsize(photo_path)
     header, _rows = table(outputs["figures"])
     assert header == ["", "RDBUnet", "Transformer"] and table(outputs["expert"])[0] == header
-    assert f"your {upload / 1e3:.1f} KB photo ({WIDTH}x{HEIGHT})" in text(outputs["verdict"])
+    assert f"your {upload / 1024:.1f} KB photo ({WIDTH}x{HEIGHT})" in text(outputs["verdict"])
     for method in ENCODERS.values():
         size = os.path.getsize(outputs["panels"][method]["thumbnail_file"])
         cells = column(outputs["figures"], label(method))
-        assert cells[FILE_ROW] == f"{size / 1e3:.1f} KB, {upload / size:.0f}x smaller than your upload"
-        assert f"**{label(method)}**" in outputs["verdict"] and f"**{size / 1e3:.1f} KB** thumbnail" in outputs["verdict"]
+        assert cells[FILE_ROW] == f"{size / 1024:.1f} KB, {upload / size:.0f}x smaller than your upload"
+        assert f"**{label(method)}**" in outputs["verdict"] and f"**{size / 1024:.1f} KB** thumbnail" in outputs["verdict"]
         assert cells[PSNR_ROW] == "measuring ..." and column(outputs["expert"], label(method))[SSIM_ROW] == "measuring ..."
     assert info(outputs["status"]).startswith("Measuring")
     measured = metrics(raw)  # the session's last result
@@ -318,7 +318,7 @@ def test_the_lite_switch_encodes_with_the_lite_models(raw, photo_path):
         assert method in Path(thumbnail).name and find_marker(Path(thumbnail).read_bytes()).encoder == method
         assert shown(panel["column"]) and panel["heading"] == f"### {label(method)}"  # the panel says which model
         assert f'alt="{label(method)} thumbnail' in panel["thumbnail"]
-        assert column(outputs["expert"], label(method))["Model"].startswith(f"{method} (")
+        assert column(outputs["expert"], label(method))["Model"].startswith(f"{method}, trained ")
     outputs = encode(raw, photo_path, "RDBUnet", 0.3, False)
     assert table(outputs["expert"])[0] == ["", "RDBUnet"] and outputs["panels"]["rdbunet"]["heading"] == "### RDBUnet"
 
@@ -381,7 +381,7 @@ def test_decode_tab_restores_a_downloaded_thumbnail_and_names_the_model(raw, enc
         assert shown(outputs["result"]) and Image.open(outputs["restored_file"]).size == (WIDTH, HEIGHT)
         note = info(outputs["status"])
         assert f"Restored a {WIDTH}x{HEIGHT} photo from {Path(thumbnail).name}" in note
-        assert f"with the {decoder.lower()} decoder ({checkpoint} (" in note
+        assert f"with the {decoder.lower()} decoder of {checkpoint}, trained " in note
         assert outputs["restored_file"].endswith(f"_restored_{decoder.lower()}.png")
         size, images = viewer(outputs["viewer"])
         assert size == (WIDTH, HEIGHT)
@@ -411,7 +411,7 @@ def test_uploads_are_answered_from_their_headers(served, tabs, encoded, photo_pa
     size = os.path.getsize(thumbnail)
     answer = decode_tab_.check_thumbnail(thumbnail)
     assert info(answer[decode_tab_.status]).endswith(
-        f"a {size / 1e3:.1f} KB rdbunet thumbnail of a {WIDTH}x{HEIGHT} photo. Press Restore.")
+        f"a {size / 1024:.1f} KB rdbunet thumbnail of a {WIDTH}x{HEIGHT} photo. Press Restore.")
     plain = _write(served[1], "plain.jpg", lambda path: photo_like(64, 64).save(path, "JPEG"))
     with pytest.raises(UserError, match=r"^Could not use plain\.jpg: this JPEG has no HyperThumb marker"):
         decode_tab_.check_thumbnail(plain)
@@ -427,7 +427,7 @@ def test_decode_tab_restores_a_lite_thumbnail_with_either_decoder(raw, served):
     for decoder in ("Faithful", "Fast"):
         outputs = decode(raw, str(path), decoder)
         assert Image.open(outputs["restored_file"]).size == (WIDTH, HEIGHT)
-        assert "decoder (rdbunet-lite (" in info(outputs["status"])
+        assert "decoder of rdbunet-lite, trained " in info(outputs["status"])
 
 
 def test_decode_tab_refuses_a_plain_jpeg(raw, served):

@@ -29,7 +29,7 @@ from tests.conftest import photo_like
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; tests never download a browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-STUDY_TAB = "Label (blind study)"
+STUDY_TAB = "Label"
 FORMULA_NAME = '=HYPERLINK("http://x","y")'
 ADMIN_TOKEN = "s3cret-for-the-browser-test"
 

@@ -26,8 +26,9 @@ from hyperthumb.zoo import MARKER_OF_CHECKPOINT
 FIGURES = ("psnr_hr", "ssim_hr", "lpips_rgb", "dists")
 
 
-def compare(photos: Sequence[Path], target_bpp: float, decoders: dict[str, str]) -> list[dict]:
-    """One row per photo and decoder: the figures of that decoder's restoration of one file."""
+def compare(photos: Sequence[Path], target_bpp: float, decoders: dict[str, str], with_dists: bool = True) -> list[dict]:
+    """One row per photo and decoder: the figures of that decoder's restoration of one file (DISTS,
+    the slowest on a CPU, only `with_dists`)."""
     first = Path(next(iter(decoders.values()))).name
     marker = MARKER_OF_CHECKPOINT.get(first, first)  # the files all of them read
     codecs = {name: HyperThumbCodec(HyperThumbModel.from_pretrained(folder), name=name, marker=marker)
@@ -41,7 +42,7 @@ def compare(photos: Sequence[Path], target_bpp: float, decoders: dict[str, str])
             restored = codec.decode(thumb.jpeg)
             rows.append({"photo": path.name, "decoder": name, "bpp": thumb.bpp, "psnr_hr": psnr(restored, photo),
                          "ssim_hr": ssim(restored, photo), "lpips_rgb": lpips_distance(restored, photo),
-                         "dists": dists_distance(restored, photo)})
+                         "dists": dists_distance(restored, photo) if with_dists else None})
     return rows
 
 
@@ -52,9 +53,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--decoder", action="append", required=True, metavar="NAME=FOLDER",
                         help="a checkpoint folder; the first one encodes (repeatable)")
     parser.add_argument("--out", help="CSV of every photo's figures")
+    parser.add_argument("--no-dists", action="store_true", help="leave DISTS out (about 30 s per MP on one thread)")
     args = parser.parse_args(argv)
     decoders = dict(item.split("=", 1) for item in args.decoder)
-    rows = compare(list_images(args.photos), args.bpp, decoders)
+    rows = compare(list_images(args.photos), args.bpp, decoders, with_dists=not args.no_dists)
     if args.out:
         with open(args.out, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -22,9 +22,9 @@ def compare_html(before: Union[str, Path], before_label: str, after: Union[str, 
     <button type="button" data-view="fit">Fit</button>
     <button type="button" data-view="100">100 %</button>
     <span class="ht-zoom" aria-live="polite"></span>
-    <span class="ht-hint">Drag the line to compare; scroll (or pinch) to zoom, drag the photo to move it.</span>
+    <span class="ht-hint">Drag the line to compare; scroll or pinch to zoom; drag the photo to move it.</span>
   </div>
-  <div class="ht-stage">
+  <div class="ht-stage" style="aspect-ratio: {width} / {height}">
     <div class="ht-layer ht-after"><img src="{html.escape(file_url(after))}" width="{width}" height="{height}"
       alt="{after_label}" draggable="false"></div>
     <div class="ht-layer ht-before"><img src="{html.escape(file_url(before))}" width="{width}" height="{height}"

@@ -94,8 +94,8 @@ class DecodeTab:
         thumbnail.write_bytes(info.jpeg)
         restored = Path(sessions.save_png(photo, folder / f"{Path(name).stem}_restored_{kind}.png"))
         note = (f"Restored a {photo.width}x{photo.height} photo from <b>{html.escape(name)}</b>, a "
-                f"{size_text(len(info.jpeg))} thumbnail, with the {decoder.lower()} decoder "
-                f"({html.escape(model_note(checkpoint))}, on {hyperthumb.default_device()}).")
+                f"{size_text(len(info.jpeg))} thumbnail, with the {decoder.lower()} decoder of "
+                f"{html.escape(model_note(checkpoint))}.")
         return {self.status: status_html(note), self.result_box: gr.Column(visible=True),
                 self.viewer: compare_html(thumbnail, "The thumbnail, scaled up", restored, "Restored", photo.size),
                 self.download: str(restored)}

@@ -236,7 +236,7 @@ class EncodeTab:
             return
         measuring = status_html("Measuring how close each restored photo is ...")
         yield {**updates, **self._texts(state), self.status: measuring, self.result_box: gr.Column(visible=True),
-               self.chart_box: gr.Column(visible=same_photo), self.encoded: state}
+               self.chart_box: gr.Column(visible=False), self.encoded: state}
 
     def _texts(self, state: dict) -> dict:
         return {self.verdict: result_text.verdict(state), self.figures: result_text.figures_table(state),
@@ -287,10 +287,10 @@ class EncodeTab:
         where = "your whole photo" if whole else f"the centre {box[2] - box[0]}x{box[3] - box[1]} pixels (outlined)"
         store_curves = [curve for method in learned for curve in (method, method + UPSCALED)] + [PLAIN_SR, BASELINE]
         store = charts.photo_curves_figure(rows, store_curves, learned, photo.width * photo.height,
-                                           f"Kept as a thumbnail: how close each way restores {where}", marks)
+                                           f"Kept as a thumbnail: how close each way<br>restores {where}", marks)
         reference = charts.photo_curves_figure(rows, [*learned, *REFERENCE_METHODS], learned,
                                                photo.width * photo.height,
-                                               f"Thumbnail against whole-photo files, on {where}", marks)
+                                               f"Thumbnail against whole-photo files,<br>on {where}", marks)
         if not self._is_current(state, request):  # replaced while the curves were computed
             return {self.status: gr.skip()}
         updates = {self.chart_box: gr.Column(visible=True), self.chart: store, self.reference_chart: reference,
@@ -332,8 +332,8 @@ class EncodeTab:
                             show_progress="full", show_progress_on=[self.status], concurrency_id=MODEL_WORK, **api)
             shown.then(measure_, self.encoded, measure_outputs, api_visibility="private", show_progress="hidden",
                        concurrency_id=MODEL_WORK).then(
-                chart, self.encoded, chart_outputs, api_visibility="private", show_progress="full",
-                show_progress_on=[self.status], concurrency_id=MODEL_WORK)
+                chart, self.encoded, chart_outputs, api_visibility="private", show_progress="hidden",
+                concurrency_id=MODEL_WORK)
         gr.Button("Measure", visible=False).click(
             measure_, self.encoded, measure_outputs, api_name="metrics", concurrency_id=MODEL_WORK,
             api_description="The quality figures of the session's last /encode result.")

@@ -18,6 +18,7 @@ import gradio as gr
 import psutil
 from PIL import Image
 
+from hyperthumb.codec.image_io import save_options
 from webapp.config import OUTPUT_MAX_AGE_S, OUTPUT_MAX_BYTES, OUTPUT_ROOT
 
 APP_ROOT = OUTPUT_ROOT / f"app-{os.getpid()}"  # this server's files, removed when it stops
@@ -133,7 +134,7 @@ async def remove_files_at_shutdown(_app) -> AsyncIterator[None]:
 def save_png(image: Image.Image, path: Path) -> str:
     """Lossless, so the page compares the real pixels (Gradio would re-encode a PIL image as lossy
     WebP); light compression, because on a CPU a 4 MP PNG at the default level costs about a second."""
-    image.save(path, compress_level=1)
+    image.save(path, compress_level=1, **save_options(image))  # the photo's EXIF and ICC profile, where kept
     return str(path)
 
 

@@ -9,8 +9,8 @@ from hyperthumb.zoo import checkpoint_summary
 
 
 def size_text(size: int) -> str:
-    """A file size as a file manager shows it (1 KB = 1,000 bytes)."""
-    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} KB" if size >= 1e3 else f"{size} bytes"
+    """A file size as the page's download boxes show it (1 KB = 1,024 bytes)."""
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.1f} KB" if size >= 2**10 else f"{size} bytes"
 
 
 def ratio_text(size: int, reference: int) -> str:
@@ -29,7 +29,7 @@ def model_note(checkpoint: str) -> str:
     steps, saved = summary["trained_steps"], summary["saved"]
     if not steps:
         return f"{checkpoint} (checkpoint of unknown step)"
-    return f"{checkpoint} (trained {steps:,} steps" + (f", saved {saved[:10]})" if saved else ")")
+    return f"{checkpoint}, trained {steps:,} steps" + (f" (saved {saved[:10]})" if saved else "")
 
 
 def table_html(header: list[str], rows: list[list[str]], caption: str = "") -> str:

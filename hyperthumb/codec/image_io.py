@@ -101,14 +101,20 @@ def _checked_header(source: ImageSource, max_pixels: int) -> Image.Image:
 
 
 def load_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Opens a photo and returns it upright (EXIF orientation applied) as 8-bit RGB.
+    """Opens a photo and returns it upright (EXIF orientation applied) as 8-bit RGB, its EXIF and ICC
+    profile in `info` (jpeg.metadata says which of them a thumbnail keeps).
 
     Raises InvalidImageError for anything that is not a decodable image of a usable size.
     """
     with _plain_errors():
         image = _checked_header(source, max_pixels)
         image.load()
-        return _to_8bit_rgb(_upright(image))
+        upright = _upright(image)
+        photo = _to_8bit_rgb(upright)
+        for key in ("exif", "icc_profile"):  # kept through every conversion, for the thumbnail to carry
+            if upright.info.get(key) and not photo.info.get(key):
+                photo.info[key] = upright.info[key]
+        return photo
 
 
 def probe_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
@@ -140,3 +146,9 @@ def list_images(folder: Union[str, os.PathLike]) -> list[Path]:
     if not paths:
         raise InvalidImageError(f"no images found in {folder}")
     return paths
+
+
+def save_options(image: Image.Image) -> dict:
+    """What makes Pillow write a photo's EXIF and ICC profile when saving it (PNG, JPEG, WebP): a
+    restored photo carries those its thumbnail kept."""
+    return {key: image.info[key] for key in ("exif", "icc_profile") if image.info.get(key)}

@@ -32,6 +32,7 @@ from hyperthumb.codec.tiling import Window, run_tiled
 from hyperthumb.errors import InvalidSettingError, InvalidThumbnailError
 from hyperthumb.jpeg.file import read_thumbnail, read_thumbnail_header, write_thumbnail
 from hyperthumb.jpeg.marker import ThumbnailMarker, with_frame_size
+from hyperthumb.jpeg.metadata import PhotoMetadata, read_metadata
 from hyperthumb.jpeg.size import thumbnail_file_bytes
 from hyperthumb.models import differentiable_jpeg
 from hyperthumb.models.model import BLOCK_GRID, HyperThumbModel, QuantizedThumbnail
@@ -192,8 +193,9 @@ class HyperThumbCodec:
 
     @torch.inference_mode()
     def encode(self, image: ImageSource, target_bpp: Optional[float] = 0.3, rate_t: Optional[float] = None,
-               progress: Optional[Callable[[float], None]] = None) -> Thumbnail:
-        """Photo -> Thumbnail at `target_bpp` (or at a fixed rate setting `rate_t`)."""
+               progress: Optional[Callable[[float], None]] = None, keep_metadata: bool = True) -> Thumbnail:
+        """Photo -> Thumbnail at `target_bpp` (or at a fixed rate setting `rate_t`). The file keeps the
+        photo's EXIF and ICC profile unless `keep_metadata` is False; its size counts them."""
         if target_bpp is None and rate_t is None:
             raise InvalidSettingError("give target_bpp or rate_t")
         if target_bpp is not None and not 0 < target_bpp < 24:
@@ -201,13 +203,17 @@ class HyperThumbCodec:
         if target_bpp is None and not _SEARCH_RANGE[0] <= rate_t <= _SEARCH_RANGE[1]:
             raise InvalidSettingError(
                 f"rate setting t must lie in {_SEARCH_RANGE[0]:g}..{_SEARCH_RANGE[1]:g}, got {rate_t}")
-        photo = np.asarray(load_image(image))
+        loaded = load_image(image)
+        metadata = PhotoMetadata.of_image(loaded) if keep_metadata else PhotoMetadata()
+        photo = np.asarray(loaded)
+        del loaded
         height, width = photo.shape[:2]
         analysis = self.model.analyze(self._encode_pixels(photo))
         del photo
         if progress:
             progress(0.5)
         marker = ThumbnailMarker(self.marker, self.scale, width, height)
+        header_bytes = len(marker.to_bytes()) + len(metadata.segments())  # the file's size counts them too
 
         def quantize(t: float) -> QuantizedThumbnail:
             return self.model.quantize(analysis, torch.tensor([t], device=self.device))
@@ -215,7 +221,7 @@ class HyperThumbCodec:
         def sized(t: float) -> tuple[QuantizedThumbnail, float]:
             """The file's integers at t and the bpp of their file, sized in memory."""
             quantized = quantize(t)
-            size = thumbnail_file_bytes(quantized.coefficients[0].cpu().numpy(), len(marker.to_bytes()))
+            size = thumbnail_file_bytes(quantized.coefficients[0].cpu().numpy(), header_bytes)
             return quantized, size * 8 / (width * height)
 
         if target_bpp is None:
@@ -224,7 +230,7 @@ class HyperThumbCodec:
             rate_t, quantized = self._search(sized, target_bpp)
         luma, chroma = (table.reshape(8, 8).cpu().numpy().astype(np.uint16)
                         for table in (quantized.luma_table, quantized.chroma_table))
-        jpeg = write_thumbnail(quantized.coefficients[0].cpu().numpy(), luma, chroma, marker)
+        jpeg = write_thumbnail(quantized.coefficients[0].cpu().numpy(), luma, chroma, marker, metadata)
         image = Image.open(io.BytesIO(jpeg))  # what a viewer shows
         image.load()
         release_freed_memory()
@@ -278,11 +284,13 @@ class HyperThumbCodec:
 
     @torch.inference_mode()
     def decode(self, source: Union[bytes, str, os.PathLike]) -> Image.Image:
-        """HyperThumb JPEG (bytes or path) -> the restored HR photo at its original size."""
-        pixels = self._restore(source)
+        """HyperThumb JPEG (bytes or path) -> the restored HR photo at its original size, carrying
+        the photo's EXIF and ICC profile where the file kept them (`save_options` writes them)."""
+        parsed = self._parse(source)
+        pixels = self._restore_parsed(parsed)
         if pixels.device.type != "cpu":  # page-locked, so the pixels cross at full speed (PyTorch reuses these)
             pixels = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True).copy_(pixels)
-        image = Image.fromarray(np.ascontiguousarray(pixels.numpy()), "RGB")
+        image = read_metadata(parsed.jpeg).attach(Image.fromarray(np.ascontiguousarray(pixels.numpy()), "RGB"))
         release_freed_memory()
         return image
 

@@ -64,7 +64,7 @@ def per_photo_figure(rows: Iterable[dict], baseline: str) -> go.Figure:
 # The photo-curves charts (evaluation.photo_curves): words a photographer knows, one line per way
 # of keeping the photo, each learned encoder with its own marker so that coinciding lines are told apart.
 _ENCODER_SYMBOLS = ("circle", "diamond", "square", "triangle-up")
-CLOSENESS = "closeness to your photo: PSNR in dB (higher is better)"
+CLOSENESS = "PSNR in dB (higher is closer)"
 
 
 def curve_label(curve: str) -> str:
@@ -103,14 +103,15 @@ def photo_curves_figure(rows: Iterable[dict], curves: Sequence[str], learned: Se
             customdata=[p["bpp"] for p in points], mode="lines+markers", name=label,
             line={"color": METHOD_COLOURS.get(base), "dash": dash}, marker={"symbol": symbol, "size": 9},
             hovertemplate=f"{label}<br>%{{x:.1f}} KB (%{{customdata:.3f}} bpp)<br>%{{y:.2f}} dB<extra></extra>"))
-    for mark in marks:
+    for index, mark in enumerate(marks):  # the later stars smaller, so that one never hides another
         figure.add_trace(go.Scatter(
             x=[_kilobytes(mark["bpp"], pixels)], y=[mark["psnr_hr"]], mode="markers",
             name=f"{METHODS[mark['method']].label}: your setting",
-            marker={"symbol": "star", "size": 18, "color": METHOD_COLOURS.get(mark["method"], "black"),
+            marker={"symbol": "star", "size": 20 - 6 * index, "color": METHOD_COLOURS.get(mark["method"], "black"),
                     "line": {"width": 1, "color": "black"}},
             hovertemplate="your setting<br>%{x:.1f} KB<br>%{y:.2f} dB<extra></extra>"))
-    figure.update_layout(title={"text": title, "font": {"size": 14}}, template="plotly_white",
+    figure.update_layout(title={"text": title, "font": {"size": 13}}, template="plotly_white", height=520,
                          xaxis_title="file size for your whole photo (KB)", yaxis_title=CLOSENESS,
-                         legend={"orientation": "h", "y": -0.25, "x": 0}, margin={"l": 50, "r": 10, "t": 60})
+                         legend={"orientation": "h", "y": -0.2, "x": 0, "font": {"size": 11}},
+                         margin={"l": 50, "r": 10, "t": 70})
     return figure

@@ -24,6 +24,7 @@ from PIL import Image
 
 from hyperthumb.errors import InvalidThumbnailError
 from hyperthumb.jpeg.marker import ARITHMETIC_FRAMES, ThumbnailMarker, find_marker, header_segments, with_frame_size
+from hyperthumb.jpeg.metadata import PhotoMetadata
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,10 @@ def _insert_after_app0(jpeg: bytes, segment: bytes) -> bytes:
 
 
 def write_thumbnail(coefficients: np.ndarray, luma_table: np.ndarray, chroma_table: np.ndarray,
-                    marker: ThumbnailMarker) -> bytes:
+                    marker: ThumbnailMarker, metadata: PhotoMetadata = PhotoMetadata()) -> bytes:
     """Quantized coefficients (3, bh, bw, 8, 8) and integer tables -> baseline JPEG bytes, stating
-    the thumbnail's exact size over the padded block grid it codes."""
+    the thumbnail's exact size over the padded block grid it codes, with the photo's `metadata`
+    (EXIF, ICC profile) and our marker after the JFIF header."""
     coefficients = np.asarray(coefficients)
     if coefficients.min() < -2047 or coefficients.max() > 2047:
         raise ValueError("quantized coefficients exceed the baseline JPEG range")
@@ -71,7 +73,7 @@ def write_thumbnail(coefficients: np.ndarray, luma_table: np.ndarray, chroma_tab
                 path, flags=["+OPTIMIZE_CODING"])
         with open(path, "rb") as f:
             jpeg = f.read()
-    return _insert_after_app0(with_frame_size(jpeg, *marker.thumbnail_size), marker.to_bytes())
+    return _insert_after_app0(with_frame_size(jpeg, *marker.thumbnail_size), metadata.segments() + marker.to_bytes())
 
 
 def _decode_pixels(jpeg: bytes) -> Image.Image:

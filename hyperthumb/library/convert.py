@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from hyperthumb.codec.image_io import IMAGE_SUFFIXES, load_image
+from hyperthumb.codec.image_io import IMAGE_SUFFIXES, load_image, save_options
 from hyperthumb.errors import HyperThumbError, InvalidSettingError
 from hyperthumb.jpeg.marker import find_marker
 from hyperthumb.library.manifest import DONE, FAILED, Manifest, ManifestRow, write_atomically
@@ -239,7 +239,7 @@ def restore_library(sources: Union[str, Iterable[str]], out: Union[str, os.PathL
         model = decoder_checkpoint(find_marker(jpeg).encoder, decoder)
         photo = load_model(model, device=device).decode(jpeg)
         png = io.BytesIO()
-        photo.save(png, format="PNG")
+        photo.save(png, format="PNG", **save_options(photo))  # the photo's EXIF and ICC profile
         return _Made(png.getvalue(), len(jpeg) * 8 / (photo.width * photo.height), model)
 
     return _run(_Job(".png", RESTORE_MANIFEST_NAME, prepare=bytes, make=decode), files, out, workers, progress,

@@ -49,6 +49,11 @@
     if (views.has(viewer)) return;
     views.set(viewer, {scale: 1, x: 0, y: 0, split: 50, fitted: true});
     fit(viewer);
+    draw(viewer);  // the split and its labels even before the frame has a size (a hidden column)
+    const result = viewer.closest("#result");
+    if (result && result.getBoundingClientRect().top > window.innerHeight * 0.6) {
+      result.scrollIntoView({behavior: "smooth", block: "start"});  // a result below the fold comes into view
+    }
     new ResizeObserver(() => views.get(viewer).fitted ? fit(viewer) : (keepInFrame(viewer), draw(viewer)))
       .observe(stageOf(viewer));
   }
@@ -78,16 +83,34 @@
   }, {passive: false});
 
   let drag = null;  // {viewer, kind: "split" | "pan", x, y}
+  const touches = new Map();  // pointer id -> [x, y], for a two-finger pinch
+  let pinch = null;  // {viewer, distance}
+  const spread = () => { const [a, b] = [...touches.values()]; return Math.hypot(a[0] - b[0], a[1] - b[1]); };
   document.addEventListener("pointerdown", (event) => {
     const stage = event.target.closest(".ht-compare .ht-stage");
     if (!stage || event.button !== 0) return;
     const viewer = stage.closest(".ht-compare"), frame = stage.getBoundingClientRect();
+    touches.set(event.pointerId, [event.clientX, event.clientY]);
+    stage.setPointerCapture(event.pointerId);
+    if (touches.size === 2) {
+      drag = null;
+      pinch = {viewer, distance: spread()};
+      return;
+    }
     const nearLine = Math.abs(event.clientX - frame.left - frame.width * views.get(viewer).split / 100) < 16;
     drag = {viewer, kind: nearLine ? "split" : "pan", x: event.clientX, y: event.clientY};
-    stage.setPointerCapture(event.pointerId);
     stage.classList.add("ht-dragging");
   });
   document.addEventListener("pointermove", (event) => {
+    if (touches.has(event.pointerId)) touches.set(event.pointerId, [event.clientX, event.clientY]);
+    if (pinch && touches.size === 2) {
+      const distance = spread(), frame = stageOf(pinch.viewer).getBoundingClientRect();
+      const [a, b] = [...touches.values()];
+      zoomAround(pinch.viewer, views.get(pinch.viewer).scale * distance / pinch.distance,
+                 (a[0] + b[0]) / 2 - frame.left, (a[1] + b[1]) / 2 - frame.top);
+      pinch.distance = distance;
+      return;
+    }
     if (!drag) return;
     const view = views.get(drag.viewer), frame = stageOf(drag.viewer).getBoundingClientRect();
     if (drag.kind === "split") {
@@ -99,10 +122,14 @@
     [drag.x, drag.y] = [event.clientX, event.clientY];
     draw(drag.viewer);
   });
-  document.addEventListener("pointerup", () => {
+  const release = (event) => {
+    touches.delete(event.pointerId);
+    if (touches.size < 2) pinch = null;
     if (drag) stageOf(drag.viewer).classList.remove("ht-dragging");
     drag = null;
-  });
+  };
+  document.addEventListener("pointerup", release);
+  document.addEventListener("pointercancel", release);
 
   // The blind study's keys act only while its crops are on screen, never with a modifier held or
   // in a text field; Enter on a vote button left focused casts nothing (a vote is a key or a click).
