@@ -192,10 +192,10 @@ def photo_path(served) -> str:
 
 
 def encode(raw: Client, photo: str, choice: str = "RDBUnet", target: object = 0.3, lite: bool = False,
-           api: str = "/encode") -> dict:
+           api: str = "/encode", decoder: str = "Faithful") -> dict:
     """/encode's outputs by name, each encoder's panel under "panels" by method; every panel is in
     the outputs, shown or not."""
-    outputs = raw.predict(handle_file(photo), choice, target, lite, None, api_name=api)  # None: the state
+    outputs = raw.predict(handle_file(photo), choice, target, lite, None, decoder, api_name=api)  # None: the state
     named = dict(zip(ENCODE_OUTPUTS, outputs))
     panels = outputs[len(ENCODE_OUTPUTS):]
     assert len(panels) == len(PANEL_OUTPUTS) * len(ENCODERS)
@@ -376,7 +376,8 @@ def test_chart_stars_lie_on_their_lines_and_carry_the_tables_figures(raw, photo_
 
 def test_decode_tab_restores_a_downloaded_thumbnail_and_names_the_model(raw, encoded):
     thumbnail, _, _ = encoded["transformer", 0.2]
-    for decoder, checkpoint in (("Faithful", "transformer"), ("Fast", "transformer-fast")):
+    for decoder, checkpoint in (("Faithful", "transformer"), ("Fast", "transformer-fast"),
+                                ("Sharp", "transformer-sharp")):
         outputs = decode(raw, thumbnail, decoder)
         assert shown(outputs["result"]) and Image.open(outputs["restored_file"]).size == (WIDTH, HEIGHT)
         note = info(outputs["status"])
@@ -388,7 +389,21 @@ def test_decode_tab_restores_a_downloaded_thumbnail_and_names_the_model(raw, enc
         assert fetch(raw, images["The thumbnail, scaled up"]) == Path(thumbnail).read_bytes()
         assert fetch(raw, images["Restored"]) == Path(outputs["restored_file"]).read_bytes()
     refused = decode(raw, thumbnail, "Blurry")
-    assert error(refused["status"]).startswith("Choose the decoder: Faithful, Fast") and not shown(refused["result"])
+    assert error(refused["status"]).startswith("Choose the decoder: Faithful, Fast, Sharp")
+    assert not shown(refused["result"])
+
+
+def test_the_encode_tab_restores_the_same_thumbnail_with_the_decoder_chosen(raw, photo_path):
+    faithful = encode(raw, photo_path, "RDBUnet", 0.3)["panels"]["rdbunet"]
+    for decoder, label in (("Sharp", "RDBUnet, sharp decoder"), ("Fast", "RDBUnet, fast decoder")):
+        outputs = encode(raw, photo_path, "RDBUnet", 0.3, api="/encode_on_decoder_change", decoder=decoder)
+        panel = outputs["panels"]["rdbunet"]
+        assert panel["heading"] == f"### {label}" and f"**{label}**" in outputs["verdict"]
+        assert Path(panel["thumbnail_file"]).read_bytes() == Path(faithful["thumbnail_file"]).read_bytes()
+        checkpoint = f"rdbunet-{decoder.lower()}"  # the decoder that restored it (the test models' stand-ins)
+        assert column(outputs["expert"], label)["Model"].startswith(f"{checkpoint}, trained ")
+    lite = encode(raw, photo_path, "RDBUnet", 0.3, lite=True, decoder="Sharp")["panels"]["rdbunet"]
+    assert lite["heading"] == "### RDBUnet lite"  # no sharp decoder: the lite model's own
 
 
 @pytest.fixture(scope="module")

@@ -182,9 +182,13 @@ def test_restore_takes_the_decoder_asked_for(library, tmp_path):
     convert_library([str(library)], thumbs, encoder="rdbunet")
     fast = restore_library([str(thumbs)], tmp_path / "fast", decoder="fast")
     assert fast.failed == 0 and _rows(fast.manifest, thumbs)["a.jpg"]["model"] == "rdbunet-fast"
-    sharp = restore_library([str(thumbs)], tmp_path / "sharp", decoder="sharp")  # none ships yet
-    assert sharp.done == 0 and all("no sharp decoder" in row["error"]
-                                   for row in _rows(sharp.manifest, thumbs).values())
+    sharp = restore_library([str(thumbs)], tmp_path / "sharp", decoder="sharp")
+    assert sharp.failed == 0 and _rows(sharp.manifest, thumbs)["a.jpg"]["model"] == "rdbunet-sharp"
+    lite = tmp_path / "lite"
+    convert_library([str(library)], lite, encoder="rdbunet-lite")
+    refused = restore_library([str(lite)], tmp_path / "lite-sharp", decoder="sharp")  # a lite model has none
+    assert refused.done == 0 and all("no sharp decoder" in row["error"]
+                                     for row in _rows(refused.manifest, lite).values())
 
 
 def test_file_urls_and_globs_keep_paths_relative_to_what_named_them(library, tmp_path):

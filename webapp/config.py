@@ -17,6 +17,19 @@ BPP_RANGE = (0.05, 0.8)  # the slider's, held again for the API, whose inputs ar
 DEFAULT_BPP = 0.3
 PHOTO_FORMATS = "JPEG, PNG, WebP, TIFF or HEIC"
 
+# The decoders a thumbnail may be restored with, as the page names them; those no model has are left out.
+DECODER_CHOICES = {"Faithful": "faithful", "Fast": "fast", "Sharp": "sharp"}
+DECODER_INFO = {"faithful": "the closest to the original photo",
+                "fast": "about 3x quicker, a little less close",
+                "sharp": "crisper detail and texture, a little less close in PSNR"}
+
+
+def available_decoders() -> dict[str, str]:
+    """{label: decoder kind} of the kinds some shipped model has."""
+    kinds = {kind for decoders in zoo.DECODERS_OF.values() for kind in decoders} | {"faithful"}
+    return {label: kind for label, kind in DECODER_CHOICES.items() if kind in kinds}
+
+
 # A 6K photo is 25 MP; larger uploads would not fit a shared server's memory. HYPERTHUMB_MAX_MEGAPIXELS
 # raises or lowers the limit for a server that has more or less of it.
 MAX_PIXELS = int(float(os.environ.get("HYPERTHUMB_MAX_MEGAPIXELS", "50")) * 1_000_000)

@@ -14,20 +14,9 @@ from hyperthumb.codec.inspection import ThumbnailInfo, inspect_thumbnail
 from hyperthumb.errors import CheckpointNotFoundError, HyperThumbError
 from webapp import sessions
 from webapp.compare import compare_html
-from webapp.config import MAX_PIXELS, MODEL_WORK, on_gpu
+from webapp.config import DECODER_INFO, MAX_PIXELS, MODEL_WORK, available_decoders, on_gpu
 from webapp.errors import UserError, file_error, guarded, status_html
 from webapp.wording import model_note, size_text
-
-# The decoders a thumbnail may be restored with, as the page names them; those no model has are left out.
-DECODER_CHOICES = {"Faithful": "faithful", "Fast": "fast", "Sharp": "sharp"}
-DECODER_INFO = {"faithful": "the closest to the original photo",
-                "fast": "about 3x quicker, a little less close",
-                "sharp": "crisper detail and texture, a little less close in PSNR"}
-
-
-def available_decoders() -> dict[str, str]:
-    kinds = {kind for decoders in zoo.DECODERS_OF.values() for kind in decoders} | {"faithful"}
-    return {label: kind for label, kind in DECODER_CHOICES.items() if kind in kinds}
 
 
 class DecodeTab:

@@ -36,12 +36,14 @@ from webapp.compare import compare_html, region_preview
 from webapp.config import (
     BOTH,
     BPP_RANGE,
+    DECODER_INFO,
     DEFAULT_BPP,
     ENCODERS,
     EXAMPLES,
     MAX_PIXELS,
     MODEL_WORK,
     PHOTO_FORMATS,
+    available_decoders,
     on_gpu,
 )
 from webapp.errors import UserError, file_error, guarded, status_html
@@ -72,6 +74,13 @@ def _methods(choice: str, lite: bool) -> list[str]:
     return [zoo.LITE_MODEL_OF[method] if lite else method for method in chosen]
 
 
+def _restorer(method: str, decoder: str) -> str:
+    """The method whose decoder restores `method`'s thumbnails as the page's decoder choice asks:
+    the model's own where it has no such decoder (a lite model's own decoder is its fast one)."""
+    kind = available_decoders().get(decoder, "faithful")
+    return zoo.DECODERS_OF.get(method, {}).get(kind, method)
+
+
 class EncodeTab:
     """The tab's components, and its handlers, which return {component: value}."""
 
@@ -91,6 +100,10 @@ class EncodeTab:
                     self.choice = gr.Radio([*ENCODERS, BOTH], value=next(iter(ENCODERS)), label="Encoder",
                                            elem_id="encoder", scale=2)
                     self.lite = gr.Checkbox(False, label="Lite models", info=LITE_INFO, elem_id="lite", scale=1)
+                decoders = available_decoders()
+                self.decoder = gr.Radio(list(decoders), value="Faithful", label="Restore with", elem_id="restore-with",
+                                        info="; ".join(f"{label}: {DECODER_INFO[kind]}"
+                                                       for label, kind in decoders.items()))
                 self.bpp = gr.Slider(*BPP_RANGE, value=DEFAULT_BPP, step=0.01, elem_id="target-bpp",
                                      label="Thumbnail size: bits per pixel of your photo (smaller is a smaller file)",
                                      info="Re-encodes when you let go of the handle.")
@@ -167,7 +180,8 @@ class EncodeTab:
                 self.encoded: None}
 
     def encode(self, photo: Union[None, str, dict], choice: str, target_bpp: float, lite: bool,
-               previous: Optional[dict], request: gr.Request = None, progress=gr.Progress()):
+               previous: Optional[dict], decoder: str = "Faithful", request: gr.Request = None,
+               progress=gr.Progress()):
         """Yields each thumbnail as soon as it is made (shown scaled up while the photo is restored),
         then the restored photos; the quality figures follow in `measure`."""
         result_id = self._new_result(request)
@@ -192,8 +206,9 @@ class EncodeTab:
         with ThreadPoolExecutor(max_workers=1) as writer:  # PNGs are written while the models work
             original = folder / "original.png"
             original_written = writer.submit(sessions.save_png, image, original)
-            for index, method in enumerate(methods):
-                label, panel = zoo.METHODS[method].label, self.panels[zoo.METHODS[method].lite_of or method]
+            for index, encoding in enumerate(methods):
+                method = _restorer(encoding, decoder)
+                label, panel = zoo.METHODS[method].label, self.panels[zoo.METHODS[encoding].lite_of or encoding]
 
                 def stage(name: str, index: int = index, label: str = label) -> None:
                     progress((index + STAGE_AT[name]) / len(methods), desc=f"{label}: {name}")
@@ -243,10 +258,11 @@ class EncodeTab:
                 self.expert: result_text.expert_table(state)}
 
     def encode_again(self, photo: Union[None, str, dict], choice: str, target_bpp: float, lite: bool,
-                     previous: Optional[dict], request: gr.Request = None, progress=gr.Progress()):
+                     previous: Optional[dict], decoder: str = "Faithful", request: gr.Request = None,
+                     progress=gr.Progress()):
         """A setting changed: encode again, where there is a photo (before one, nothing happens)."""
         if photo:
-            yield from self.encode(photo, choice, target_bpp, lite, previous, request, progress)
+            yield from self.encode(photo, choice, target_bpp, lite, previous, decoder, request, progress)
         else:
             yield {self.status: gr.skip()}
 
@@ -304,7 +320,7 @@ class EncodeTab:
         return updates
 
     def wire(self) -> None:
-        inputs = [self.photo, self.choice, self.bpp, self.lite, self.encoded]
+        inputs = [self.photo, self.choice, self.bpp, self.lite, self.encoded, self.decoder]
         result_outputs = [self.status, self.result_box, self.verdict, self.figures, self.expert, self.chart_box,
                           self.encoded, *[component for panel in self.panels.values() for component in panel.values()]]
         measure_outputs = [self.verdict, self.figures, self.expert, self.status, self.encoded]
@@ -325,6 +341,8 @@ class EncodeTab:
                      "The same as /encode, when the encoder changes (nothing before a photo)."),
                     (self.lite.input, encode_again, "encode_on_lite_change",
                      "The same as /encode, when Lite models is switched (nothing before a photo)."),
+                    (self.decoder.input, encode_again, "encode_on_decoder_change",
+                     "The same as /encode, when the decoder changes (nothing before a photo)."),
                     (self.examples.load_input_event.then, encode, None, None)]
         for trigger, handler, api_name, description in triggers:
             api = {"api_name": api_name, "api_description": description} if api_name else {"api_visibility": "private"}

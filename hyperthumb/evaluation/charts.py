@@ -70,14 +70,18 @@ CLOSENESS = "PSNR in dB (higher is closer)"
 def curve_label(curve: str) -> str:
     """What a curve of `photo_curves` stands for, in plain words."""
     if curve.endswith(UPSCALED):
-        return f"{METHODS[curve[:-len(UPSCALED)]].label} thumbnail, only upscaled"
+        method = METHODS[curve[:-len(UPSCALED)]]
+        return f"{METHODS[method.decoder_for or method.name].label} thumbnail, only upscaled"
     if curve == BASELINE:
         return "plain JPEG thumbnail, only upscaled"
     if curve == PLAIN_SR:
         return "plain JPEG thumbnail, restored by a decoder"
     if METHODS[curve].dashed:
         return "the whole photo as " + METHODS[curve].label.replace("full-size ", "")
-    return f"{METHODS[curve].label} thumbnail, restored"
+    method = METHODS[curve]
+    if method.decoder_for:
+        return f"{METHODS[method.decoder_for].label} thumbnail, restored by its {method.decoder} decoder"
+    return f"{method.label} thumbnail, restored"
 
 
 def _kilobytes(bpp: float, pixels: int) -> float:

@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Optional, Sequence
 from PIL import Image
 
 from hyperthumb.evaluation.methods import MethodResult, measure, run_method
-from hyperthumb.zoo import BASELINE, ENCODING_METHODS, REFERENCE_METHODS
+from hyperthumb.zoo import BASELINE, METHODS, REFERENCE_METHODS
 
 CURVE_RATES = (0.1, 0.2, 0.3, 0.5)
 PLAIN_SR = "bicubic-jpeg-sr"  # a plain JPEG thumbnail restored by a decoder trained for it
@@ -56,7 +56,7 @@ def curve_points(region: Image.Image, methods: Sequence[str], rates: Iterable[fl
     for method, rate in progress(runs):
         result = run_method(method, region, rate)
         points[method, rate] = {"bpp": result.bpp, **_psnr(region, result)}
-        if method in ENCODING_METHODS:
+        if METHODS[method].encoder not in (None, "bicubic"):  # a HyperThumb thumbnail, whichever decoder
             points[method + UPSCALED, rate] = {"bpp": result.bpp,
                                                **_psnr(region, result, restored=upscaled(result))}
     return points

@@ -106,7 +106,14 @@ def _evaluation_section(summary: Path, method: str) -> list[str]:
     return lines
 
 
-def _about(name: str, encoder: str, decoder_only: bool) -> str:
+def _about(name: str, encoder: str, decoder_only: bool, sharp: bool = False) -> str:
+    if decoder_only and sharp:
+        return (f"`{name}` is a sharp decoder for HyperThumb's `{encoder}` checkpoint: the same encoder, quantisation "
+                "table predictor and rate model, so it reads the very same thumbnail files, with the full decoder "
+                "trained alone against them on HR L1 plus a perceptual term (LPIPS on VGG16 features). It restores "
+                "crisper detail: lower LPIPS-AlexNet and DISTS, neither of which it trained on, for a few tenths "
+                "of a dB of HR PSNR (docs/evaluation.md in the HyperThumb repository has the figures per set). "
+                "HyperThumbnail: Qi et al., CVPR 2023, arXiv 2304.01064.")
     if decoder_only:
         return (f"`{name}` is a fast decoder for HyperThumb's `{encoder}` checkpoint: the same encoder, quantisation "
                 "table predictor and rate model, so it writes the very same thumbnail files and reads that "
@@ -167,12 +174,15 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
     # A decoder-only run is a fast decoder where it began from another checkpoint; resumed in its
     # own folder, it only went on training a whole checkpoint's decoder.
     fast_decoder = decoder_only and start is not None
+    perceptual = getattr(args, "perceptual_weight", 0) or 0 if args else 0
+    kind = "sharp" if fast_decoder and perceptual else "fast" if fast_decoder else None
     decoder_steps = steps - getattr(args, "first_step", 0) if decoder_only and not fast_decoder else 0
     alone = (f" of the decoder alone{origin}" if fast_decoder else
              f", the last {decoder_steps:,} of them of the decoder alone" if decoder_steps else
              f", its QPM, rate model and decoder starting{origin}" if start else "")
     recipe = (f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g} (schedule "
-              f"`{args.lr_decay}` over each run) on the decoder alone, HR L1 loss; the encoder, tables and rate model "
+              f"`{args.lr_decay}` over each run) on the decoder alone, HR L1 loss"
+              + (f" + {perceptual:g} x LPIPS-VGG" if perceptual else "") + "; the encoder, tables and rate model "
               f"frozen{origin}; rate setting t drawn per batch from [{args.rate_t_min:g}, {args.rate_t_max:g}]"
               if decoder_only else
               f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g} (encoder "
@@ -183,11 +193,11 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
               + f" + rate weight x estimated bpp (its gradient trains the tables, not the encoder), with the rate "
               f"setting t drawn per batch from [{args.rate_t_min:g}, {args.rate_t_max:g}]"
               if args else "batches and loss weights not recorded")
-    lines = ["", f"# HyperThumb `{name}`", "", _about(name, config.encoder, fast_decoder), "",
+    lines = ["", f"# HyperThumb `{name}`", "", _about(name, config.encoder, fast_decoder, kind == "sharp"), "",
              "```python", "import hyperthumb",
              f"codec = hyperthumb.load_model({name!r})  # or set HYPERTHUMB_HUB_REPO=<this repo>",
              "thumb = codec.encode('photo.jpg', target_bpp=0.3)",
-             f"photo = hyperthumb.decode(thumb.jpeg{', fast=True' if fast_decoder else ''})", "```", "",
+             f"photo = hyperthumb.decode(thumb.jpeg{f', decoder={kind!r}' if kind else ''})", "```", "",
              "The network alone: `hyperthumb.models.HyperThumbModel.from_pretrained(<this folder>)`, or "
              f"`from_pretrained(<this repo>, subfolder={name!r}, revision=...)` from the Hub.", "",
              f"Encoder options: `{json.dumps(config.encoder_options)}`; decoder: "
