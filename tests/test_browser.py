@@ -252,6 +252,30 @@ def test_the_phone_layout_shows_the_whole_metrics_table(browser, served):
         assert page_width <= 390, f"the page scrolls sideways: {page_width} px wide"
 
 
+def test_the_viewer_fits_each_new_pair_of_images_and_shows_100_percent(browser, served):
+    """Gradio updates a viewer in place when a result changes (the thumbnail, then the restored photo,
+    then another decoder's): each new pair is fitted, and 100 % shows one photo pixel per CSS pixel."""
+    url, _database, _folder = served
+    with opened(browser, url) as page:
+        page.locator(".gallery-item").first.click()
+        viewer = page.locator("#result .ht-compare").first
+        viewer.locator("img[alt='Restored from the thumbnail']").wait_for(timeout=120_000)
+        _wait_for_figures(page)
+        page.locator("#restore-with").get_by_label("Sharp").check()
+        page.wait_for_function("() => document.querySelector('#result .ht-compare').dataset.key.includes('sharp')",
+                               timeout=120_000)
+        zoom = viewer.locator(".ht-zoom")
+        page.wait_for_function("() => /^[0-9]+ %$/.test(document.querySelector('#result .ht-zoom').textContent)")
+        fitted = int(zoom.inner_text().split()[0])
+        width = int(viewer.get_attribute("data-width"))
+        shown = viewer.locator(".ht-after img").evaluate("img => img.getBoundingClientRect().width")
+        assert 0 < fitted <= 100 and abs(shown - width * fitted / 100) <= 0.02 * width  # the image is fitted
+        viewer.locator("[data-view='100']").click()
+        assert zoom.inner_text() == "100 %"
+        shown = viewer.locator(".ht-after img").evaluate("img => img.getBoundingClientRect().width")
+        assert abs(shown - width) <= 1
+
+
 # -- The blind study.
 
 def _count(database: Path, query: str, *args) -> int:

@@ -9,11 +9,12 @@ For each width (1440x900 desktop, or a 390x844 phone) it writes `{view}-{width}.
 85, where a PNG would pass 1.5 MB) for these views, in this order:
   first-view          the page as it opens (full page)
   result, result-full the first example clicked, its result and figures shown (viewport; full page)
+  sharp               "Restore with: Sharp" chosen, its new result shown (viewport); Faithful is then chosen again
   result-100          the viewer's "100 %" pressed (viewport, scrolled to the viewer)
   both                encoder "Both, side by side", both panels and their figures (full page)
   chart, chart-element  the chart drawn (viewport, scrolled to it; the #charts element alone)
   error-after-result  a text file named notimage.jpg encoded over the result (full page)
-  decode              the result's thumbnail restored in "Restore" (full page)
+  decode              the result's thumbnail restored in the "Restore" tab (full page)
   study               the "Label" tab with its crops (full page)
 A view that fails is reported and skipped (with the views that need it); the others are still taken.
 It drives Debian's Chromium (/usr/bin/chromium) through Playwright; it never downloads a browser.
@@ -44,6 +45,10 @@ RESULT_SHOWN_JS = """(panels) => {
   const table = document.querySelector('#metrics table');
   return restored && table && !/measuring/i.test(table.innerText)
          && table.querySelectorAll('thead th, tr:first-child th').length >= panels.length + 1; }"""
+# The viewers are marked before a setting changes; the new result's HTML drops the mark (Gradio updates
+# the element in place or replaces it).
+MARK_SHOWN_JS = "() => document.querySelectorAll('#result .ht-compare').forEach(v => { v.dataset.htOld = '1'; })"
+REPLACED_JS = "() => !document.querySelector('#result .ht-compare[data-ht-old]')"
 # The chart is drawn and the status line under Encode has nothing left to say (no progress either).
 CHART_DONE_JS = """() => !!document.querySelector('#chart .js-plotly-plot .main-svg')
   && document.querySelector('#encode-status').innerText.trim() === ''"""
@@ -92,6 +97,17 @@ def views(page: Page, url: str, out: Path, width: int, scratch: Path) -> list:
         (scratch / "thumbnail").mkdir()
         (scratch / "thumbnail" / unquote(link.rsplit("/", 1)[-1])).write_bytes(page.request.get(link).body())
 
+    def restore_with(option: str) -> None:
+        page.evaluate(MARK_SHOWN_JS)
+        page.locator("#restore-with").get_by_label(option, exact=True).check()
+        page.wait_for_function(REPLACED_JS, timeout=LONG_MS, polling=500)
+        page.wait_for_function(RESULT_SHOWN_JS, arg=["#result"], timeout=LONG_MS, polling=500)
+
+    def sharp():
+        restore_with("Sharp")
+        shoot(page, out, "sharp", width)
+        restore_with("Faithful")  # the views after it show the default decoder's result
+
     def result_100():
         page.locator('#result .ht-compare [data-view="100"]').first.click()
         page.locator("#result .ht-compare").first.scroll_into_view_if_needed()
@@ -134,9 +150,10 @@ def views(page: Page, url: str, out: Path, width: int, scratch: Path) -> list:
                                timeout=120_000)
         shoot(page, out, "study", width, full_page=True)
 
-    return [("first-view", first_view, None), ("result", result, None), ("result-100", result_100, "result"),
-            ("both", both, "result"), ("chart", chart, "both"), ("error-after-result", error_after_result, "result"),
-            ("decode", decode, "result"), ("study", study, None)]
+    return [("first-view", first_view, None), ("result", result, None), ("sharp", sharp, "result"),
+            ("result-100", result_100, "result"), ("both", both, "result"), ("chart", chart, "both"),
+            ("error-after-result", error_after_result, "result"), ("decode", decode, "result"),
+            ("study", study, None)]
 
 
 def run_width(playwright, url: str, out: Path, width: int) -> dict:

@@ -17,7 +17,8 @@ def compare_html(before: Union[str, Path], before_label: str, after: Union[str, 
     A smaller `before` (a thumbnail) is scaled up by the browser."""
     width, height = size
     before_label, after_label = html.escape(before_label), html.escape(after_label)
-    return f"""<div class="ht-compare" data-width="{width}" data-height="{height}">
+    key = html.escape(f"{before}|{after}")  # a new pair of images: the page fits the view afresh
+    return f"""<div class="ht-compare" data-width="{width}" data-height="{height}" data-key="{key}">
   <div class="ht-toolbar">
     <button type="button" data-view="fit">Fit</button>
     <button type="button" data-view="100">100 %</button>

@@ -46,20 +46,25 @@
   }
 
   function setUp(viewer) {
-    if (views.has(viewer)) return;
-    views.set(viewer, {scale: 1, x: 0, y: 0, split: 50, fitted: true});
+    // Gradio may update a viewer in place with new images, which resets their transforms: a new key
+    // (the images' paths) sets the view up afresh.
+    if (views.has(viewer) && views.get(viewer).key === viewer.dataset.key) return;
+    const first = !views.has(viewer);
+    views.set(viewer, {scale: 1, x: 0, y: 0, split: 50, fitted: true, key: viewer.dataset.key});
     fit(viewer);
     draw(viewer);  // the split and its labels even before the frame has a size (a hidden column)
     const result = viewer.closest("#result");
     if (result && result.getBoundingClientRect().top > window.innerHeight * 0.6) {
       result.scrollIntoView({behavior: "smooth", block: "start"});  // a result below the fold comes into view
     }
-    new ResizeObserver(() => views.get(viewer).fitted ? fit(viewer) : (keepInFrame(viewer), draw(viewer)))
-      .observe(stageOf(viewer));
+    if (first) {
+      new ResizeObserver(() => views.get(viewer).fitted ? fit(viewer) : (keepInFrame(viewer), draw(viewer)))
+        .observe(viewer);  // the viewer, which stays when Gradio replaces what is inside it
+    }
   }
 
   new MutationObserver(() => document.querySelectorAll(".ht-compare").forEach(setUp))
-    .observe(document.body, {childList: true, subtree: true});
+    .observe(document.body, {childList: true, subtree: true, attributes: true, attributeFilter: ["data-key"]});
 
   document.addEventListener("click", (event) => {
     const button = event.target.closest(".ht-compare [data-view]");
