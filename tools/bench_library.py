@@ -93,7 +93,8 @@ def main() -> None:
         library.mkdir()
         for index, path in enumerate(found):
             shutil.copyfile(path, library / f"{index:04d}{path.suffix.lower()}")
-        jpeg = next(path for path in found if path.suffix.lower() in (".jpg", ".jpeg"))
+        jpeg = Path(tmp) / "source.jpg"  # a JPEG to cut short and to save as HEIC, made from the first photo
+        Image.open(found[0]).convert("RGB").save(jpeg, quality=92)
         broken_files(library, jpeg)
         heic_photo(library, jpeg)
         print(f"{len(found)} photos, 5 broken files and 1 HEIC photo")
