@@ -13,6 +13,7 @@ The package follows the pipeline: `models/` (the networks and the method), `jpeg
 from hyperthumb.codec.thumbnail_codec import HyperThumbCodec, Thumbnail
 from hyperthumb.errors import (
                                CheckpointNotFoundError,
+                               EncoderMismatchError,
                                HyperThumbError,
                                ImageSizeError,
                                InvalidImageError,
@@ -24,4 +25,4 @@ from hyperthumb.zoo import decode, default_device, load_model
 
 __all__ = ["load_model", "decode", "HyperThumbCodec", "Thumbnail", "ENCODER_NAMES", "default_device",
            "HyperThumbError", "InvalidImageError", "ImageSizeError", "InvalidThumbnailError", "InvalidSettingError",
-           "CheckpointNotFoundError"]
+           "CheckpointNotFoundError", "EncoderMismatchError"]

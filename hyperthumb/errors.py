@@ -17,6 +17,10 @@ class InvalidThumbnailError(HyperThumbError):
     """The file is not a HyperThumb thumbnail this library can decode."""
 
 
+class EncoderMismatchError(InvalidThumbnailError):
+    """The thumbnail was made by another version of its model's encoder than the checkpoint loaded."""
+
+
 class InvalidSettingError(HyperThumbError, ValueError):
     """A setting out of range: a target bpp, a rate setting, a device this machine lacks."""
 

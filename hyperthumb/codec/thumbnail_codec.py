@@ -29,7 +29,7 @@ from hyperthumb.codec.engines import ExportedNetwork, decoder_example, encoder_e
 from hyperthumb.codec.image_io import ImageSource, load_image, to_tensor
 from hyperthumb.codec.runtime import Runtime, checked_device, release_freed_memory
 from hyperthumb.codec.tiling import Window, run_tiled
-from hyperthumb.errors import InvalidSettingError, InvalidThumbnailError
+from hyperthumb.errors import EncoderMismatchError, InvalidSettingError, InvalidThumbnailError
 from hyperthumb.jpeg.file import read_thumbnail, read_thumbnail_header, write_thumbnail
 from hyperthumb.jpeg.marker import ThumbnailMarker, with_frame_size
 from hyperthumb.jpeg.metadata import PhotoMetadata, read_metadata
@@ -127,6 +127,7 @@ class HyperThumbCodec:
         if halo % multiple:
             raise InvalidSettingError(f"halo {halo} must be a multiple of {multiple}")
         self.device = checked_device(device)
+        self.encoder_id = model.encoder_id()  # of the weights as given, before any engine converts them
         self.model = model.eval().to(self.device)
         self.name = name or model.config.encoder
         self.marker = marker or self.name
@@ -212,7 +213,7 @@ class HyperThumbCodec:
         del photo
         if progress:
             progress(0.5)
-        marker = ThumbnailMarker(self.marker, self.scale, width, height)
+        marker = ThumbnailMarker(self.marker, self.scale, width, height, encoder_id=self.encoder_id)
         header_bytes = len(marker.to_bytes()) + len(metadata.segments())  # the file's size counts them too
 
         def quantize(t: float) -> QuantizedThumbnail:
@@ -330,6 +331,12 @@ class HyperThumbCodec:
                 f"this thumbnail was made by the {marker.encoder!r} model, not {self.marker!r}")
         if marker.scale != self.scale:
             raise InvalidThumbnailError(f"thumbnail scale {marker.scale} does not match the model's {self.scale}")
+        if marker.encoder_id and marker.encoder_id != self.encoder_id:
+            raise EncoderMismatchError(
+                f"this thumbnail was made by the {marker.encoder!r} encoder {marker.encoder_id}, and the "
+                f"{self.marker!r} checkpoint loaded here has encoder {self.encoder_id}: load the checkpoint it was "
+                f"made with (the Hub revision of that time, HYPERTHUMB_HUB_REVISION, or the folder kept from "
+                f"before the retraining, load_model({self.marker!r}, source=FOLDER))")
         coefficients = None
         if self.coefficients_from == "file":
             coefficients = torch.from_numpy(parsed.coefficients).unsqueeze(0)

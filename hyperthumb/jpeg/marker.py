@@ -1,7 +1,9 @@
 """The HyperThumb marker and the file's header: what a thumbnail says about itself before its scan.
 
-The marker is an APP11 segment with a short JSON payload: format version, model name, scale and the
-exact HR size. Version 2 files state the thumbnail's exact size, ceil(HR / scale), in their frame
+The marker is an APP11 segment with a short JSON payload: format version, model name, scale, the
+exact HR size and, in files written since it was added, the identifier of the encoder (with its
+QPM and rate model) that made the file, so that only decoders trained against that very encoder
+read it. Version 2 files state the thumbnail's exact size, ceil(HR / scale), in their frame
 header, while their 8x8 blocks still cover the padded grid the decoder reads; version 1 files
 stated the padded size.
 """
@@ -11,7 +13,7 @@ import json
 import re
 import struct
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Optional
 
 from hyperthumb.errors import InvalidThumbnailError
 from hyperthumb.limits import MAX_PIXELS
@@ -23,6 +25,7 @@ _MARKER_ID = b"HyperThumb\x00"
 _MAX_MARKER_BYTES = 1024
 # The name picks a checkpoint folder or Hub subfolder: no separators, no "..".
 _MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_ENCODER_ID = re.compile(r"[0-9a-f]{12}")
 
 @dataclass(frozen=True)
 class ThumbnailMarker:
@@ -33,6 +36,7 @@ class ThumbnailMarker:
     width: int
     height: int
     version: int = FORMAT_VERSION
+    encoder_id: Optional[str] = None  # HyperThumbModel.encoder_id of the encoder that wrote it; None in older files
 
     @property
     def block_grid(self) -> tuple[int, int]:
@@ -57,7 +61,7 @@ class ThumbnailMarker:
     def to_bytes(self) -> bytes:
         payload = _MARKER_ID + json.dumps(
             {"v": self.version, "encoder": self.encoder, "scale": self.scale,
-             "width": self.width, "height": self.height},
+             "width": self.width, "height": self.height, **({"id": self.encoder_id} if self.encoder_id else {})},
             separators=(",", ":"),
         ).encode()
         return _APP11 + struct.pack(">H", len(payload) + 2) + payload
@@ -67,7 +71,7 @@ class ThumbnailMarker:
         try:
             fields = json.loads(payload[len(_MARKER_ID):].decode())
             numbers = {key: fields[key] for key in ("v", "scale", "width", "height")}
-            encoder = fields["encoder"]
+            encoder, encoder_id = fields["encoder"], fields.get("id")
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             raise InvalidThumbnailError(
                 "the HyperThumb marker is damaged (not the JSON fields HyperThumb writes)") from None
@@ -75,8 +79,10 @@ class ThumbnailMarker:
             raise InvalidThumbnailError("the HyperThumb marker is damaged (sizes must be integers)")
         if not isinstance(encoder, str) or not _MODEL_NAME.fullmatch(encoder):
             raise InvalidThumbnailError("the HyperThumb marker names no valid model")
+        if encoder_id is not None and not (isinstance(encoder_id, str) and _ENCODER_ID.fullmatch(encoder_id)):
+            raise InvalidThumbnailError("the HyperThumb marker is damaged (its encoder identifier)")
         marker = cls(encoder=encoder, scale=numbers["scale"], width=numbers["width"], height=numbers["height"],
-                     version=numbers["v"])
+                     version=numbers["v"], encoder_id=encoder_id)
         if marker.version not in READABLE_VERSIONS:
             raise InvalidThumbnailError(f"thumbnail format version {marker.version} is not supported (this "
                                         f"HyperThumb reads versions {', '.join(map(str, READABLE_VERSIONS))})")

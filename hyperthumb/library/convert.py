@@ -53,6 +53,7 @@ class _Made(NamedTuple):
     data: bytes  # the output file
     bpp: float
     model: str
+    encoder_id: Optional[str]  # the thumbnail's (made or read)
 
 
 class _Read(NamedTuple):
@@ -162,7 +163,8 @@ def _work(item: Union[_Read, _Outcome], job: _Job, write: Callable[[str, bytes],
     write(item.output, made.data)
     steps = checkpoint_summary(made.model, job.weights)["trained_steps"]
     return _Outcome(ManifestRow(item.file.name, item.size, item.sha256, item.output, len(made.data), made.bpp,
-                                job.target_bpp, made.model, steps, time.perf_counter() - started, DONE))
+                                job.target_bpp, made.model, steps, time.perf_counter() - started, DONE,
+                                encoder_id=made.encoder_id))
 
 
 def _writer(out: Path) -> Callable[[str, bytes], None]:
@@ -210,7 +212,7 @@ def _convert_job(encoder: str, bpp: float, weights: Optional[str], device: Optio
 
     def encode(photo: Image.Image) -> _Made:
         thumbnail = codec.encode(photo, target_bpp=bpp)
-        return _Made(thumbnail.jpeg, thumbnail.bpp, encoder)
+        return _Made(thumbnail.jpeg, thumbnail.bpp, encoder, codec.encoder_id)
 
     return _Job(THUMBNAIL_SUFFIXES[0], MANIFEST_NAME, prepare=load_image, make=encode, target_bpp=bpp, model=encoder,
                 weights=weights)
@@ -236,11 +238,12 @@ def restore_library(sources: Union[str, Iterable[str]], out: Union[str, os.PathL
     files, out = _selection(sources, THUMBNAIL_SUFFIXES, out, workers)
 
     def decode(jpeg: bytes) -> _Made:
-        model = decoder_checkpoint(find_marker(jpeg).encoder, decoder)
+        marker = find_marker(jpeg)
+        model = decoder_checkpoint(marker.encoder, decoder)
         photo = load_model(model, device=device).decode(jpeg)
         png = io.BytesIO()
         photo.save(png, format="PNG", **save_options(photo))  # the photo's EXIF and ICC profile
-        return _Made(png.getvalue(), len(jpeg) * 8 / (photo.width * photo.height), model)
+        return _Made(png.getvalue(), len(jpeg) * 8 / (photo.width * photo.height), model, marker.encoder_id)
 
     return _run(_Job(".png", RESTORE_MANIFEST_NAME, prepare=bytes, make=decode), files, out, workers, progress,
                 save_every)

@@ -33,6 +33,7 @@ class ManifestRow:
     seconds: Optional[float]  # reading, the model's work and writing, for this photo
     status: str  # DONE or FAILED
     error: Optional[str] = None  # a failure's plain sentence
+    encoder_id: Optional[str] = None  # the encoder that made the thumbnail (its marker's identifier)
 
     def done_as(self, sha256: str, target_bpp: Optional[float], model: Optional[str]) -> bool:
         """Whether this row already holds the work asked for now (`model` None: whichever model)."""

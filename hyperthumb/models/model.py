@@ -18,6 +18,7 @@ two networks through its engine and tiles (the `decoder` argument of `decompress
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable, NamedTuple, Optional
@@ -124,6 +125,16 @@ class HyperThumbModel(nn.Module, HyperThumbHubMixin):
         model.load_state_dict({name: value for name, value in self.state_dict().items()
                                if name in new_state and new_state[name].shape == value.shape}, strict=False)
         return model
+
+    def encoder_id(self) -> str:
+        """12 hex digits naming the weights that make a thumbnail file: the encoder, QPM and rate model
+        (everything but the decoder), so that every decoder trained against them shares it."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.state_dict().items()):
+            if not name.startswith("decoder."):
+                digest.update(name.encode())
+                digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return digest.hexdigest()[:12]
 
     def rate_lambda(self, rate_t: torch.Tensor) -> torch.Tensor:
         """Rate setting t -> the rate weight of the loss: lambda_min at t = -1, lambda_max at t = 1, log-linear."""
