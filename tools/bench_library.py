@@ -1,17 +1,22 @@
 """Benchmark, not a test: a photo library through `hyperthumb convert`, per engine.
 
-    python tools/bench_library.py PHOTOS... --count 200 [--engines local ray] [--workers 2]
+    python tools/bench_library.py PHOTOS... --count 200 [--engines local ray] [--workers 1 2]
+        [--interrupt] [--shell-loop 20]
 
 Copies the first `count` photos found under PHOTOS into a temporary library, adds five broken
 files (an empty file, text named .jpg, a JPEG cut short, a PNG with a damaged chunk, a header that
-claims 200,000 x 200,000 pixels) and one HEIC photo, then runs the real command line on it once
-per engine and prints photos per second, megapixels per second, the failures the manifest
-recorded, and the peak memory (RSS, sampled every 50 ms) of the command's process tree.
+claims 200,000 x 200,000 pixels) and one HEIC photo, then runs the real command line on it per
+engine and worker count and prints photos per second, megapixels per second, the failures the
+manifest recorded, and the peak memory (RSS, sampled every 50 ms) of the command's process tree;
+then whether every run wrote the same thumbnail bytes. `--interrupt` stops a run halfway (SIGINT,
+as Ctrl-C) and runs it again: the second run says how many it wrote and how many were done before.
+`--shell-loop N` times a shell loop of `hyperthumb encode` over the first N photos, for comparison.
 """
 from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -20,6 +25,7 @@ import threading
 import time
 import zlib
 from pathlib import Path
+from typing import Optional
 
 import pandas as pd
 import psutil
@@ -53,11 +59,11 @@ def heic_photo(folder: Path, photo: Path) -> None:
     Image.open(photo).convert("RGB").save(folder / "phone.heic", quality=90)
 
 
-def run(engine: str, library: Path, out: Path, workers: int) -> dict:
+def run(engine: str, library: Path, out: Path, workers: int, stop_after: Optional[float] = None) -> dict:
     command = [sys.executable, "-m", "hyperthumb", "convert", str(library), "--out", str(out), "--engine", engine,
                "--workers", str(workers)]
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     tree, peak, stop = psutil.Process(process.pid), [0], threading.Event()
 
     def sample() -> None:
@@ -69,14 +75,34 @@ def run(engine: str, library: Path, out: Path, workers: int) -> dict:
                 pass
 
     threading.Thread(target=sample, daemon=True).start()
-    process.wait()
+    if stop_after is not None:
+        time.sleep(stop_after)
+        process.send_signal(signal.SIGINT)
+    said, _ = process.communicate()
     stop.set()
     seconds = time.perf_counter() - started
-    manifest = pd.read_parquet(out / "manifest.parquet")
+    path = out / "manifest.parquet"  # none where a run was stopped before its first photo
+    manifest = pd.read_parquet(path) if path.exists() else pd.DataFrame(
+        {"status": [], "output_bytes": [], "bpp": []})
     done = manifest[manifest.status == "done"]
     pixels = float((done.output_bytes * 8 / done.bpp).sum())  # each photo's pixels, from its thumbnail's bpp
     return {"seconds": seconds, "done": len(done), "failed": int((manifest.status == "failed").sum()),
-            "megapixels": pixels / 1e6, "peak": peak[0], "returncode": process.returncode}
+            "megapixels": pixels / 1e6, "peak": peak[0], "returncode": process.returncode,
+            "said": said.strip().splitlines()[-1] if said.strip() else ""}
+
+
+def thumbnails(out: Path) -> dict[str, bytes]:
+    return {path.relative_to(out).as_posix(): path.read_bytes() for path in sorted(out.rglob("*.jpg"))}
+
+
+def shell_loop(library: Path, count: int, tmp: Path) -> float:
+    """Seconds for `hyperthumb encode` run once per photo, as a shell loop would."""
+    photos = sorted(path for path in library.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)[:count]
+    started = time.perf_counter()
+    for index, photo in enumerate(photos):
+        subprocess.run([sys.executable, "-m", "hyperthumb", "encode", str(photo), "-o", str(tmp / f"{index}.jpg")],
+                       cwd=ROOT, capture_output=True)
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -84,7 +110,9 @@ def main() -> None:
     parser.add_argument("photos", nargs="+", type=Path)
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--engines", nargs="+", default=["local", "ray"])
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, nargs="+", default=[2])
+    parser.add_argument("--interrupt", action="store_true", help="stop a local run halfway, then finish it")
+    parser.add_argument("--shell-loop", type=int, default=0, metavar="N", help="time encode in a loop over N photos")
     args = parser.parse_args()
     found = [path for folder in args.photos for path in sorted(folder.rglob("*"))
              if path.suffix.lower() in IMAGE_SUFFIXES][:args.count]
@@ -98,12 +126,30 @@ def main() -> None:
         broken_files(library, jpeg)
         heic_photo(library, jpeg)
         print(f"{len(found)} photos, 5 broken files and 1 HEIC photo")
+        outputs, seconds = [], {}
         for engine in args.engines:
-            figures = run(engine, library, Path(tmp) / f"out-{engine}", args.workers)
-            print(f"{engine} ({args.workers} workers): {figures['done']} done, {figures['failed']} failed in "
-                  f"{figures['seconds']:.1f} s: {figures['done'] / figures['seconds']:.2f} photos/s, "
-                  f"{figures['megapixels'] / figures['seconds']:.2f} MP/s ({figures['megapixels']:.1f} MP); "
-                  f"peak memory {figures['peak'] / 2**30:.2f} GB; exit code {figures['returncode']}")
+            for workers in args.workers if engine == "local" else [max(args.workers)]:
+                out = Path(tmp) / f"out-{engine}-{workers}"
+                figures = run(engine, library, out, workers)
+                outputs.append(out)
+                seconds[engine, workers] = figures["seconds"]
+                print(f"{engine} ({workers} workers): {figures['done']} done, {figures['failed']} failed in "
+                      f"{figures['seconds']:.1f} s: {figures['done'] / figures['seconds']:.2f} photos/s, "
+                      f"{figures['megapixels'] / figures['seconds']:.2f} MP/s ({figures['megapixels']:.1f} MP); "
+                      f"peak memory {figures['peak'] / 2**30:.2f} GB; exit code {figures['returncode']}")
+        first = thumbnails(outputs[0])
+        same = all(thumbnails(out) == first for out in outputs[1:])
+        print(f"thumbnails byte-identical across the {len(outputs)} runs: {same} ({len(first)} each)")
+        if args.interrupt:
+            out, halfway = Path(tmp) / "out-interrupted", seconds["local", max(args.workers)] / 2
+            stopped = run("local", library, out, max(args.workers), stop_after=halfway)
+            print(f"stopped after {halfway:.1f} s: {stopped['done']} done; then: "
+                  f"{run('local', library, out, max(args.workers))['said']}")
+            print(f"  the same thumbnails as the uninterrupted run: {thumbnails(out) == first}")
+        if args.shell_loop:
+            loop = shell_loop(library, args.shell_loop, Path(tmp))
+            print(f"shell loop of encode over {args.shell_loop} photos: {loop:.1f} s, "
+                  f"{args.shell_loop / loop:.2f} photos/s")
 
 
 if __name__ == "__main__":
