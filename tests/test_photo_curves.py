@@ -14,6 +14,7 @@ from hyperthumb.evaluation.photo_curves import (
     UPSCALED,
     chart_region,
     curve_points,
+    curve_rows,
     store_methods,
     upscaled,
 )
@@ -56,7 +57,7 @@ def test_curve_points_cover_every_method_and_rate_and_add_the_thumbnails_only_up
 def test_the_chart_names_each_way_in_plain_words_and_puts_the_star_on_its_line(small_zoo):
     region = photo_like(96, 64, seed=3)
     points = curve_points(region, ["rdbunet", "transformer", BASELINE], (0.2, 0.4))
-    rows = [{"method": curve, **figures} for (curve, _rate), figures in points.items()]
+    rows = curve_rows(points)
     marks = [{"method": "rdbunet", **points["rdbunet", 0.4]}]
     curves = ["rdbunet", "rdbunet" + UPSCALED, "transformer", BASELINE]
     figure = charts.photo_curves_figure(rows, curves, ["rdbunet", "transformer"], 96 * 64 * 16, "title", marks)

@@ -27,6 +27,7 @@ from hyperthumb.evaluation.photo_curves import (
     UPSCALED,
     chart_region,
     curve_points,
+    curve_rows,
     store_methods,
     upscaled,
 )
@@ -297,7 +298,7 @@ class EncodeTab:
         points = curve_points(region, store_methods(learned), CURVE_RATES, state["points"],
                               progress=lambda runs: progress.tqdm(runs, desc="Chart: encoding at other sizes"))
         state["points"] = points = curve_points(region, learned, (target,), points)
-        rows = [{"method": curve, **figures} for (curve, _rate), figures in points.items()]
+        rows = curve_rows(points)
         marks = [{"method": method, **points[method, target]} for method in learned]
         whole = box == (0, 0, *photo.size)
         where = "your whole photo" if whole else f"the centre {box[2] - box[0]}x{box[3] - box[1]} pixels (outlined)"
