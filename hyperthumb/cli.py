@@ -183,6 +183,14 @@ def _study(args: argparse.Namespace) -> None:
     print(f"uploaded {', '.join(files)} to the dataset {args.repo}")
 
 
+def _export_web(args: argparse.Namespace) -> None:
+    from hyperthumb.release.web_site import build_site
+
+    folder = build_site(Path(args.out) if args.out else None, args.models or None,
+                        progress=lambda message: print(message, flush=True))
+    print(f"the browser restore is in {folder}: serve it over HTTP (python app.py serves it at /viewer/)")
+
+
 def _add_decoder_choice(parser: argparse.ArgumentParser) -> None:
     """--fast / --sharp: which of the model's decoders restores (`args.decoder`; its own by default)."""
     choice = parser.add_mutually_exclusive_group()
@@ -332,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--db", default="app_data/labels.sqlite", help="the app's vote file (HYPERTHUMB_LABELS_DB)")
     q.add_argument("--revision", help="branch to upload to (created if missing; default main)")
     p.set_defaults(run=_study)
+
+    p = commands.add_parser("export-web", help="the browser restore as a static site: the decoders as ONNX, "
+                            "onnxruntime-web and the gallery, beside the pages of web/")
+    p.add_argument("--out", help="where to write the site (default: the repository's web/ folder itself)")
+    p.add_argument("--models", nargs="+", metavar="MODEL", help="only these thumbnail models (default: every one)")
+    p.set_defaults(run=_export_web)
 
     p = commands.add_parser("card", help="write a checkpoint folder's model card (README.md)")
     p.add_argument("folder", help="checkpoint folder, e.g. weights/rdbunet")

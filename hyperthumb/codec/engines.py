@@ -161,7 +161,7 @@ class ExportedNetwork:
         dynamic = {2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}
         # what dynamic_shapes is keyed by: the inputs the example gives (not the decoder's `out`)
         names = list(inspect.signature(self.network.forward).parameters)[:len(self.example)]
-        with _quiet_eval(self.network):
+        with quiet_eval(self.network):
             torch.onnx.export(self.network, self.example, str(path), dynamo=True, external_data=False,
                               verbose=False, input_names=names, output_names=["output"],
                               dynamic_shapes={name: dynamic for name in names})
@@ -190,13 +190,13 @@ class ExportedNetwork:
         import openvino
 
         shapes = [openvino.PartialShape([-1, x.shape[1], -1, -1]) for x in self.example]
-        with _quiet_eval(self.network), torch.no_grad():
+        with quiet_eval(self.network), torch.no_grad():
             model = openvino.convert_model(self.network, example_input=self.example, input=shapes)
         openvino.save_model(model, str(path), compress_to_fp16=False)
 
 
 @contextlib.contextmanager
-def _quiet_eval(network: nn.Module) -> Iterator[None]:
+def quiet_eval(network: nn.Module) -> Iterator[None]:
     """The network in eval mode, and the exporters' and tracer's notes on shape arithmetic silenced."""
     was_training = network.training
     network.eval()
