@@ -28,6 +28,7 @@ from webapp.decode_tab import DecodeTab
 from webapp.encode_tab import EncodeTab
 from webapp.examples import prepare_examples
 from webapp.study_tab import StudyTab
+from webapp.viewer_site import prepare_site, routes
 
 HEADER = ("# HyperThumb\nA photo becomes a small, ordinary JPEG thumbnail that any viewer opens at once; "
           "a small neural decoder restores the full photo from it when you want it.")
@@ -61,9 +62,10 @@ def build_demo(labels_db: Optional[str] = None, study_dir: Optional[str] = None)
 
 
 def launch(demo: gr.Blocks, **options) -> None:
-    """Serves the page with its stylesheet; when the server stops, the sessions' files go."""
-    demo.launch(css_paths=[STATIC / "page.css"], app_kwargs={"lifespan": sessions.remove_files_at_shutdown},
-                **options)
+    """Serves the page with its stylesheet, and the browser restore at /viewer/; when the server
+    stops, the sessions' files go."""
+    demo.launch(css_paths=[STATIC / "page.css"],
+                app_kwargs={"lifespan": sessions.remove_files_at_shutdown, "routes": routes()}, **options)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -77,6 +79,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     keep_freed_memory()
     demo = build_demo()
     threading.Thread(target=prepare_examples, name="prepare-examples", daemon=True).start()
+    threading.Thread(target=prepare_site, name="prepare-viewer", daemon=True).start()
     launch(demo, server_name=args.host, server_port=args.port, share=args.share)
 
 
