@@ -18,6 +18,29 @@ from webapp.config import DECODER_INFO, MAX_PIXELS, MODEL_WORK, available_decode
 from webapp.errors import UserError, file_error, guarded, status_html
 from webapp.wording import model_note, size_text
 
+# The page's decoder kinds (web/hyperthumb.js) for the labels this tab shows.
+_PAGE_DECODERS = {"faithful": "full", "fast": "fast", "sharp": "sharp"}
+
+
+def _in_browser_html() -> str:
+    """The tab's second way: the file restored by web/hyperthumb.js in the viewer's own browser
+    (webapp/static/page.js runs it); the file never reaches the server."""
+    options = "".join(f"<option value='{_PAGE_DECODERS[kind]}'>{label}</option>"
+                      for label, kind in available_decoders().items())
+    return (
+        "<div id='browser-restore' data-state='idle'>"
+        "<h3>Or restore it in this browser</h3>"
+        "<p class='ht-hint'>The file stays on your device: the decoder runs in this page, and nothing is "
+        "uploaded. <a href='viewer/' target='_blank'>The full-page viewer</a> is quicker, as it may use all "
+        "of your processor's cores.</p>"
+        "<div class='ht-toolbar'><input type='file' id='browser-restore-file' accept='.jpg,.jpeg,image/jpeg' "
+        "aria-label='HyperThumb thumbnail to restore in this browser'>"
+        f"<label>Decoder <select id='browser-restore-decoder'>{options}</select></label></div>"
+        "<progress id='browser-restore-progress' max='1' value='0' hidden></progress>"
+        "<div id='browser-restore-status' class='ht-status' hidden></div>"
+        "<div id='browser-restore-result' hidden><img alt='The photo restored in this browser'>"
+        "<p><a download>Download the restored photo (PNG)</a></p></div></div>")
+
 
 class DecodeTab:
     """The tab's components, and its handlers, which return {component: value}."""
@@ -39,6 +62,7 @@ class DecodeTab:
         with gr.Column(visible=False, elem_id="decode-result") as self.result_box:
             self.viewer = gr.HTML(label="Thumbnail scaled up | restored photo", elem_id="decode-viewer")
             self.download = gr.File(label="Restored photo (PNG)", elem_id="decode-download")
+        gr.HTML(_in_browser_html(), elem_id="browser-restore-block")
 
     def _failed(self, message: str) -> dict:
         return {self.status: message, self.result_box: gr.Column(visible=False)}

@@ -157,4 +157,55 @@
     const button = event.target.closest("#study-votes button, #study-actions button");
     if (button) button.blur();  // focus leaves the button that was pressed
   });
+
+  // The Restore tab's in-browser restore (webapp/decode_tab.py): the chosen file is read here and
+  // restored by the viewer's module (web/hyperthumb.js, served at viewer/); it is never uploaded.
+  let restoring = false;
+  async function restoreHere() {
+    const block = document.querySelector("#browser-restore"), input = block?.querySelector("#browser-restore-file");
+    const file = input?.files[0];
+    if (!file || restoring) return;
+    restoring = true;
+    const status = block.querySelector("#browser-restore-status"), progress = block.querySelector("#browser-restore-progress");
+    const result = block.querySelector("#browser-restore-result");
+    const say = (text, error = false) => {
+      status.hidden = false;
+      status.textContent = text;
+      status.className = `ht-status ${error ? "ht-error" : "ht-info"}`;
+    };
+    block.dataset.state = "working";
+    result.hidden = true;
+    progress.hidden = false;
+    progress.value = 0;
+    say(`Restoring ${file.name} in this browser...`);
+    try {
+      const base = new URL("viewer/", window.location.href.replace(/[?#].*$/, "").replace(/[^/]*$/, ""));
+      const {restore} = await import(new URL("hyperthumb.js", base).href);
+      const photo = await restore(await file.arrayBuffer(), {
+        decoder: block.querySelector("#browser-restore-decoder").value, backend: "auto",
+        onProgress: (done, stage) => { progress.value = done; say(`${stage[0].toUpperCase()}${stage.slice(1)}...`); },
+      });
+      const canvas = document.createElement("canvas");
+      [canvas.width, canvas.height] = [photo.width, photo.height];
+      canvas.getContext("2d").putImageData(new ImageData(photo.data, photo.width, photo.height), 0, 0);
+      const png = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+      const url = URL.createObjectURL(png), old = result.querySelector("img").src;
+      if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+      result.querySelector("img").src = url;
+      Object.assign(result.querySelector("a"), {href: url, download: `${file.name.replace(/\.[^.]*$/, "")}.restored.png`});
+      result.hidden = false;
+      const where = photo.backend === "webgpu" ? "WebGPU" : `WebAssembly, ${photo.threads} thread${photo.threads === 1 ? "" : "s"}`;
+      say(`Restored a ${photo.width}x${photo.height} photo in this browser in ${photo.seconds.toFixed(1)} s (${where}).`);
+      block.dataset.state = "restored";
+    } catch (error) {
+      say(error.name === "ThumbnailError" ? error.message : `This browser could not restore the file (${error.message || error}).`, true);
+      block.dataset.state = "error";
+    } finally {
+      progress.hidden = true;
+      restoring = false;
+    }
+  }
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("#browser-restore-file, #browser-restore-decoder")) restoreHere();
+  });
 }
