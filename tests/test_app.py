@@ -573,8 +573,10 @@ def test_the_results_endpoint_recovers_a_scripted_ranking_as_a_reference_fit_doe
     shows them): /study_results gives the reference fit's scores, as percentages, in that order."""
     monkeypatch.setenv("HYPERTHUMB_ADMIN_TOKEN", "s3cret")
     client.predict("s3cret", api_name="/study_reset")  # only this test's votes
-    ranking, database = ["transformer", "bicubic-jpeg", "rdbunet", "bicubic-jpeg-sr"], served[1] / "labels.sqlite"
-    for _ in range(1 + 6 * 3):  # the practice trial, then each method pair at each bpp once (balanced drawing)
+    ranking = ["transformer", "bicubic-jpeg", "rdbunet-sharp", "rdbunet", "transformer-sharp", "bicubic-jpeg-sr"]
+    assert sorted(ranking) == sorted(STUDY_METHODS)
+    database, pairs = served[1] / "labels.sqlite", len(ranking) * (len(ranking) - 1) // 2
+    for _ in range(1 + pairs * 3):  # the practice trial, then each method pair at each bpp once (balanced drawing)
         trial_id, *_ = _trial(client)
         with sqlite3.connect(database) as connection:
             left, right, expected = connection.execute(
@@ -585,7 +587,7 @@ def test_the_results_endpoint_recovers_a_scripted_ranking_as_a_reference_fit_doe
                           f"Practice trial passed (side {'B' if expected == 'left' else 'A'} was the blurred one): "
                           "your votes count from now on.")
     *_charts, scores, _pairs, summary = client.predict(api_name="/study_results")
-    assert summary.startswith("**18 votes**")
+    assert summary.startswith(f"**{pairs * 3} votes**")
     overall = _overall(scores)
     assert [overall[method][0] for method in ranking] == sorted((row[0] for row in overall.values()), reverse=True)
     assert len({row[0] for row in overall.values()}) == len(ranking)  # told apart, in that order
@@ -593,7 +595,7 @@ def test_the_results_endpoint_recovers_a_scripted_ranking_as_a_reference_fit_doe
     reference = reference_fit(counted, STUDY_METHODS, prior=0.5)
     for method, expected_score in zip(STUDY_METHODS, reference):
         preferred, _interval, votes = overall[method]
-        assert abs(preferred - preference_percent(expected_score)) <= 0.5 + 0.2 and votes == 9
+        assert abs(preferred - preference_percent(expected_score)) <= 0.5 + 0.2 and votes == (len(ranking) - 1) * 3
 
 
 def test_study_endpoints_name_every_output(client):
@@ -614,7 +616,7 @@ def test_a_photo_added_to_the_study_is_cut_where_asked(client, served):
     assert status.startswith("Added street.png to the study pool: 1 crop(s)")
     manifest = json.loads((served[1] / "study_uploads" / "manifest.json").read_text())
     assert [crop["box"] for crop in manifest["crops"]] == [[16, 0, 400, 384]]  # centred on (392, 0), moved inside
-    assert len(manifest["crops"][0]["reconstructions"]) == 4 * 3  # every method at every bpp of the pool
+    assert len(manifest["crops"][0]["reconstructions"]) == len(STUDY_METHODS) * 3  # every method at every bpp of the pool
     again = client.predict(handle_file(str(path)), None, None, api_name="/study_add_photo")
     assert error(again) == "Could not add street.png: this photo is in the study pool already."
     small = served[1] / "small.png"

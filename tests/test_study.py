@@ -27,6 +27,7 @@ from hyperthumb.zoo import ModelZoo, use_zoo
 from tests.conftest import photo_like, small_checkpoint_loader
 
 METHODS = list(STUDY_METHODS)
+RANKED = ["rdbunet", "transformer", "bicubic-jpeg-sr", "bicubic-jpeg"]  # the ranking's tests: four methods of known strength
 BPPS = [0.2, 0.4]
 CROP = 96
 
@@ -164,7 +165,7 @@ def test_the_first_trial_is_practice_and_a_wrong_answer_flags_the_annotator(pool
 def test_draws_are_balanced_least_voted_first_with_random_sides(pool, store):
     rng = random.Random(1)
     conditions = pool.conditions()
-    assert len(conditions) == 6 * len(BPPS)
+    assert len(conditions) == len(list(itertools.combinations(METHODS, 2))) * len(BPPS)  # every pair at every bpp
     store.vote(pool.draw(store, "s", "carol", rng).issued.id, "s", "same")  # the practice trial
     lefts = []
     for _ in range(2 * len(conditions)):
@@ -320,15 +321,15 @@ def reference_fit(votes: list[dict], methods: list[str], prior: float) -> np.nda
 def test_bradley_terry_matches_a_reference_fit():
     votes = synthetic_votes(300)
     for prior in (0.0, 0.5):
-        ours = bradley_terry(ranking._win_matrix(ranking._outcomes(votes, METHODS), len(METHODS)), prior)
-        np.testing.assert_allclose(ours, reference_fit(votes, METHODS, prior), atol=1e-4)
+        ours = bradley_terry(ranking._win_matrix(ranking._outcomes(votes, RANKED), len(RANKED)), prior)
+        np.testing.assert_allclose(ours, reference_fit(votes, RANKED, prior), atol=1e-4)
 
 
 def test_a_known_ranking_is_recovered_with_intervals_that_cover_it():
     votes = synthetic_votes(600, seed=1, tie_rate=0)  # ties (half a win each) would pull scores towards 0
-    scores, low, high = bootstrap_scores(votes, METHODS, samples=300)
-    assert [METHODS[i] for i in np.argsort(-scores)] == list(TRUE_SCORES)
-    truth = np.array([TRUE_SCORES[m] for m in METHODS])  # mean 0 already
+    scores, low, high = bootstrap_scores(votes, RANKED, samples=300)
+    assert [RANKED[i] for i in np.argsort(-scores)] == list(TRUE_SCORES)
+    truth = np.array([TRUE_SCORES[m] for m in RANKED])  # mean 0 already
     assert np.all(low <= truth) and np.all(truth <= high) and np.all(low < scores) and np.all(scores < high)
     assert np.all(high - low < 0.8)
 
@@ -351,8 +352,8 @@ def test_scores_and_intervals_match_the_recorded_hand_written_fit():
 
 
 def test_a_single_vote_has_its_score_as_its_interval():
-    vote = {"method_left": METHODS[0], "method_right": METHODS[1], "winner": METHODS[0]}
-    scores, low, high = bootstrap_scores([vote], METHODS)
+    vote = {"method_left": RANKED[0], "method_right": RANKED[1], "winner": RANKED[0]}
+    scores, low, high = bootstrap_scores([vote], RANKED)
     assert scores[0] == scores.max() > 0 and np.array_equal(low, scores) and np.array_equal(high, scores)
 
 
@@ -360,14 +361,14 @@ def test_a_method_that_never_loses_keeps_a_finite_score():
     votes = [v for v in synthetic_votes(200) if v["winner"] != "bicubic-jpeg" or v["method_left"] == "rdbunet"]
     votes = [v for v in votes if not (v["winner"] and v["winner"] != "rdbunet" and "rdbunet" in
                                       (v["method_left"], v["method_right"]))]
-    scores = bradley_terry(ranking._win_matrix(ranking._outcomes(votes, METHODS), len(METHODS)))
-    assert np.all(np.isfinite(scores)) and scores[METHODS.index("rdbunet")] == scores.max()
+    scores = bradley_terry(ranking._win_matrix(ranking._outcomes(votes, RANKED), len(RANKED)))
+    assert np.all(np.isfinite(scores)) and scores[RANKED.index("rdbunet")] == scores.max()
 
 
 def test_results_report_rounded_percentages_pairs_agreement_and_metrics():
     votes = synthetic_votes(240, seed=2)
     votes.append({**votes[0], "annotator": "careless"})
-    summary = results(votes, METHODS, flagged={"careless"}, samples=100)
+    summary = results(votes, RANKED, flagged={"careless"}, samples=100)
     assert summary["votes"] == 240 and summary["excluded_votes"] == 1 and summary["flagged_annotators"] == ["careless"]
     assert {s["bpp"] for s in summary["scores"]} == {None, 0.1, 0.3}
     overall = {s["method"]: s for s in summary["scores"] if s["bpp"] is None}
@@ -383,13 +384,13 @@ def test_results_report_rounded_percentages_pairs_agreement_and_metrics():
     for metric in ("psnr", "lpips"):
         assert summary["metrics"][metric]["agree_pct"] > 55 and summary["metrics"][metric]["correlation"] > 0.1
     figure = ranking.scores_figure(summary)
-    assert {trace.name for trace in figure.data} == set(METHODS)
+    assert {trace.name for trace in figure.data} == set(RANKED)
     assert ranking.win_rate_figure(summary).data[0].z[0][0] is None
     json.dumps(summary)  # the public aggregate is plain JSON
 
 
 def test_no_votes_give_an_empty_aggregate():
-    summary = results([], METHODS)
+    summary = results([], RANKED)
     assert summary["votes"] == 0 and summary["scores"] == [] and summary["median_seconds"] is None
 
 
@@ -451,6 +452,12 @@ def test_a_simulated_annotator_following_lpips_is_recovered_on_the_shipped_pool(
     mean_lpips = {m: np.mean([r["lpips"] for c in pool.crops.values() for r in c["reconstructions"]
                               if r["method"] == m]) for m in pool.methods}
     overall = sorted((s for s in summary["scores"] if s["bpp"] is None), key=lambda s: -s["score"])
-    assert summary["votes"] == 200 and [s["method"] for s in overall] == sorted(mean_lpips, key=mean_lpips.get)
+    rank = {s["method"]: i for i, s in enumerate(overall)}
+    assert summary["votes"] == 200 and set(rank) == set(pool.methods)
+    # Methods apart by more than 0.02 of mean LPIPS are ranked as LPIPS ranks them (a sharp decoder
+    # and its faithful one may lie closer on these two crops than 200 noisy votes can tell).
+    for better, worse in itertools.permutations(pool.methods, 2):
+        if mean_lpips[worse] - mean_lpips[better] > 0.02:
+            assert rank[better] < rank[worse], (better, worse, mean_lpips)
     assert overall[0]["low"] > overall[-1]["high"]  # the best and the worst are told apart
     assert summary["metrics"]["lpips"]["agree_pct"] > 70

@@ -32,7 +32,9 @@ from hyperthumb.evaluation.metrics import lpips_available, lpips_distance, psnr
 from hyperthumb.study.votes import IssuedTrial, VoteStore
 from hyperthumb.zoo import BASELINE, ENCODER_METHODS
 
-STUDY_METHODS = (*ENCODER_METHODS, "bicubic-jpeg-sr", BASELINE)
+# The encoders, their sharp decoders on the very same files (the question the metrics cannot settle:
+# sharp or faithful, at the same bpp), our decoder on a plain thumbnail, and the plain thumbnail.
+STUDY_METHODS = (*ENCODER_METHODS, *(f"{encoder}-sharp" for encoder in ENCODER_METHODS), "bicubic-jpeg-sr", BASELINE)
 STUDY_DIR_ENV = "HYPERTHUMB_STUDY_DIR"
 MANIFEST = "manifest.json"
 CROP_SIDE = 448  # within 384-512: a detailed region a person can inspect at 1:1 without scrolling
