@@ -148,6 +148,9 @@ async function runtime(backend) {
     ort.env.wasm.wasmPaths = RUNTIME.href;
     // Threads need a cross-origin-isolated page (SharedArrayBuffer); elsewhere one.
     ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(navigator.hardwareConcurrency || 1, 8) : 1;
+    // WebAssembly runs in a worker of its own, so that the page keeps drawing (its progress too)
+    // while a tile is restored; WebGPU's work is on the GPU already.
+    ort.env.wasm.proxy = backend === "wasm" && typeof Worker !== "undefined";
     return ort;
   })();
   return runtimes[backend];
