@@ -15,6 +15,7 @@ from typing import Iterator
 from hyperthumb.zoo import ModelZoo, use_zoo
 from tests.conftest import small_checkpoint_loader
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's; tests never download a browser
 _served: dict = {}  # URL -> the Blocks serving it, while it runs
 
 
@@ -57,3 +58,16 @@ def wait_until_idle(url: str, quiet_s: float = 1.0, timeout_s: float = 180.0) ->
             return
         time.sleep(0.05)
     raise TimeoutError(f"the app at {url} still had events running after {timeout_s:.0f} s")
+
+
+@contextmanager
+def chromium() -> Iterator:
+    """Debian's Chromium, headless, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -24,10 +24,9 @@ import pytest
 from PIL import Image
 
 from hyperthumb.study.pool import box_around
-from tests.app_server import running_app, wait_until_idle
+from tests.app_server import CHROMIUM, chromium, running_app, wait_until_idle
 from tests.conftest import photo_like
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's; tests never download a browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 STUDY_TAB = "Label"
 FORMULA_NAME = '=HYPERLINK("http://x","y")'
@@ -65,12 +64,8 @@ PROGRESS = """() => [[...document.querySelectorAll('#encode-status .progress-lev
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")

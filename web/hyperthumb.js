@@ -229,6 +229,18 @@ export async function restore(bytes, { decoder = "full", backend = "auto", onPro
   }
   onProgress(0, "loading the model");
   const chosen = await chooseBackend(backend);
+  try {
+    return await restoreWith(chosen, bytes, header, manifest, graph, decoder, started, onProgress);
+  } catch (error) {
+    // "auto" falls back to WebAssembly where the GPU's backend cannot run the graph.
+    if (backend !== "auto" || chosen === "wasm" || error instanceof ThumbnailError) throw error;
+    console.warn(`HyperThumb: WebGPU failed (${error.message || error}); restoring with WebAssembly.`);
+    return restoreWith("wasm", bytes, header, manifest, graph, decoder, started, onProgress);
+  }
+}
+
+async function restoreWith(chosen, bytes, header, manifest, graph, decoder, started, onProgress) {
+  const { marker } = header;
   const ort = await runtime(chosen);
   const model = await session(graph.file, chosen);
   const loaded = performance.now();

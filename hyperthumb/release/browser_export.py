@@ -33,7 +33,8 @@ from hyperthumb.models import HyperThumbModel, differentiable_jpeg
 from hyperthumb.models.pixels import round_to_pixel_values_
 
 MANIFEST_NAME = "models.json"
-MANIFEST_VERSION = 1
+# Raised whenever the graphs change for the same weights, so that export-web makes them again.
+MANIFEST_VERSION = 2
 # The page's kinds of decoder and the zoo's: "full" is the checkpoint's own (faithful) decoder.
 PAGE_DECODERS = {"full": "faithful", "fast": "fast", "sharp": "sharp"}
 # Tiles the page runs, in 8x8 blocks of the thumbnail: 64 blocks (512 thumbnail pixels, 2048 HR)
@@ -71,9 +72,11 @@ class BrowserDecoder(nn.Module):
         dequantized = torch.round(coefficients / tables) * tables
         samples = (F.conv_transpose2d(dequantized, self.dct, stride=8, groups=3) + 128.0).clamp(0.0, 255.0)
         decoded = (F.conv2d(samples - self.ycbcr_offset.reshape(1, 3, 1, 1), self.to_rgb) / 255.0).clamp(0.0, 1.0)
-        restored = self.model.decoder(dequantized, decoded)
-        pixels = round_to_pixel_values_(restored).to(torch.uint8).permute(0, 2, 3, 1)
-        return torch.cat([pixels, torch.full_like(pixels[..., :1], 255)], dim=3)
+        restored = round_to_pixel_values_(self.model.decoder(dequantized, decoded))
+        # Alpha joins in float and one cast makes the bytes: onnxruntime-web 1.31's WebGPU shader for
+        # an 8-bit Expand (a uint8 full_like) does not compile.
+        opaque = F.pad(restored, (0, 0, 0, 0, 0, 1), value=255.0)
+        return opaque.permute(0, 2, 3, 1).to(torch.uint8)
 
 
 def example_inputs(blocks: tuple[int, int] = (3, 5)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
