@@ -33,6 +33,7 @@ import base64
 import csv
 import functools
 import http.server
+import itertools
 import json
 import os
 import platform
@@ -401,21 +402,29 @@ def time_in_chromium(browser, url: str, thumbnails: dict[int, Path], warm: Path,
     return rows
 
 
-def _torch_worker(thumbnail_path: str, warm_path: str, decoder: str, runs: int, queue) -> None:
+def _torch_worker(thumbnail_path: str, warm_path: str, decoder: str, runs: int, fp32: bool, queue) -> None:
     """In a fresh process: PyTorch's timings, the RSS peak while it restores (sampled every 50 ms)
-    and this process's lifetime peak (ru_maxrss: the model's loading and the warm-up included)."""
+    and this process's lifetime peak (ru_maxrss: the model's loading and the warm-up included).
+    `fp32`: the codec without bf16 autocast (what a CPU without native bf16 runs), else its default."""
+    import torch
+
     from hyperthumb import zoo
+    from hyperthumb.codec import HyperThumbCodec
+    from hyperthumb.codec.runtime import Runtime
 
     data, warm = Path(thumbnail_path).read_bytes(), Path(warm_path).read_bytes()
-    zoo.decode(warm, decoder=decoder, device="cpu")
+    checkpoint = zoo.decoder_checkpoint(SPEED_ENCODER, decoder)
+    runtime = Runtime.for_device(torch.device("cpu"), reduced_precision=not fp32)
+    codec = HyperThumbCodec(zoo.load_checkpoint(checkpoint), name=checkpoint, marker=SPEED_ENCODER, runtime=runtime)
+    codec.decode(warm)
     sampler = PeakRss({os.getpid()})
     started = time.perf_counter()
-    zoo.decode(data, decoder=decoder, device="cpu")
+    codec.decode(data)
     first = time.perf_counter() - started
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        zoo.decode(data, decoder=decoder, device="cpu")
+        codec.decode(data)
         times.append(time.perf_counter() - started)
     _, peak, idle = sampler.stop()
     import torch
@@ -429,29 +438,29 @@ def time_in_pytorch(thumbnails: dict[int, Path], warm: Path, decoders, runs: int
 
     context = multiprocessing.get_context("spawn")
     rows = []
-    for megapixels, path in thumbnails.items():
-        for decoder in decoders:
-            queue = context.Queue()
-            worker = context.Process(target=_torch_worker,
-                                     args=(str(path), str(warm), PYTHON_DECODER[decoder], runs, queue))
-            worker.start()
-            worker.join()
-            row = {"part": "speed", "set": "mosaic", "photo": path.name, "encoder": SPEED_ENCODER, "bpp": SPEED_BPP,
-                   "megapixels": megapixels, "decoder": decoder, "runtime": "pytorch", "backend": "cpu"}
-            if worker.exitcode != 0 or queue.empty():
-                row["note"] = f"the worker exited with {worker.exitcode}"
-                print(f"  PyTorch {decoder} {megapixels} MP: failed ({row['note']})", flush=True)
-            else:
-                got = queue.get()
-                row.update(threads=got["threads"], first_s=got["first"], median_s=statistics.median(got["times"]),
-                           runs_s=" ".join(f"{t:.2f}" for t in got["times"]), peak_rss_mb=got["peak"] / 2**20,
-                           idle_rss_mb=got["idle"] / 2**20,
-                           note=f"process lifetime peak RSS (ru_maxrss) {got['lifetime'] / 2**20:.0f} MB")
-                print(f"  PyTorch CPU ({got['threads']} threads) {decoder:5} {megapixels:>2} MP: first "
-                      f"{got['first']:.2f} s, median {row['median_s']:.2f} s of {runs}; process peak RSS "
-                      f"{row['peak_rss_mb']:.0f} MB while restoring (after the warm-up {row['idle_rss_mb']:.0f} MB, "
-                      f"lifetime peak {got['lifetime'] / 2**20:.0f} MB)", flush=True)
-            rows.append(row)
+    for (megapixels, path), decoder, fp32 in itertools.product(thumbnails.items(), decoders, (False, True)):
+        queue = context.Queue()
+        worker = context.Process(target=_torch_worker,
+                                 args=(str(path), str(warm), PYTHON_DECODER[decoder], runs, fp32, queue))
+        worker.start()
+        worker.join()
+        row = {"part": "speed", "set": "mosaic", "photo": path.name, "encoder": SPEED_ENCODER, "bpp": SPEED_BPP,
+               "megapixels": megapixels, "decoder": decoder, "runtime": "pytorch",
+               "backend": "cpu fp32" if fp32 else "cpu default"}
+        if worker.exitcode != 0 or queue.empty():
+            row["note"] = f"the worker exited with {worker.exitcode}"
+            print(f"  PyTorch {decoder} {megapixels} MP: failed ({row['note']})", flush=True)
+        else:
+            got = queue.get()
+            row.update(threads=got["threads"], first_s=got["first"], median_s=statistics.median(got["times"]),
+                       runs_s=" ".join(f"{t:.2f}" for t in got["times"]), peak_rss_mb=got["peak"] / 2**20,
+                       idle_rss_mb=got["idle"] / 2**20,
+                       note=f"process lifetime peak RSS (ru_maxrss) {got['lifetime'] / 2**20:.0f} MB")
+            print(f"  PyTorch CPU {'fp32' if fp32 else 'default'} ({got['threads']} threads) {decoder:5} {megapixels:>2} MP: first "
+                  f"{got['first']:.2f} s, median {row['median_s']:.2f} s of {runs}; process peak RSS "
+                  f"{row['peak_rss_mb']:.0f} MB while restoring (after the warm-up {row['idle_rss_mb']:.0f} MB, "
+                  f"lifetime peak {got['lifetime'] / 2**20:.0f} MB)", flush=True)
+        rows.append(row)
     return rows
 
 

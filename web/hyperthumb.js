@@ -252,7 +252,6 @@ async function restoreWith(chosen, bytes, header, manifest, graph, decoder, star
   const [rows, columns] = header.blocks;
   const tile = manifest.tile_blocks * 8, halo = manifest.halo_blocks * 8;
   const tiles = Math.ceil(rows * 8 / tile) * Math.ceil(columns * 8 / tile);
-  const luma = new ort.Tensor("float32", header.luma, [64]), chroma = new ort.Tensor("float32", header.chroma, [64]);
   let done = 0;
   for (let y = 0; y < rows * 8; y += tile) {
     for (let x = 0; x < columns * 8; x += tile) {
@@ -261,6 +260,9 @@ async function restoreWith(chosen, bytes, header, manifest, graph, decoder, star
       const y1 = Math.min(y + tile + halo, rows * 8), x1 = Math.min(x + tile + halo, columns * 8);
       const pixels = context.getImageData(x0, y0, x1 - x0, y1 - y0).data;
       const rgba = new ort.Tensor("uint8", new Uint8Array(pixels.buffer), [1, y1 - y0, x1 - x0, 4]);
+      // The tables anew for each tile: the worker takes the buffers it is given (they detach).
+      const luma = new ort.Tensor("float32", header.luma.slice(), [64]);
+      const chroma = new ort.Tensor("float32", header.chroma.slice(), [64]);
       const { restored } = await model.run({ rgba, luma_table: luma, chroma_table: chroma });
       const out = restored.getData ? await restored.getData(true) : restored.data;
       // The tile's own part, cut to the photo: HR rows and columns [y, y + tile) * scale, within width x height.
