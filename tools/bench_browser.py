@@ -20,7 +20,8 @@ speed: photos of 2, 12 and 24 MP (mosaics of Kodak photos), thumbnails by rdbune
 webgpu: Chromium launched with flag sets that may expose a WebGPU adapter without a GPU
     (SwiftShader); says whether `navigator.gpu.requestAdapter()` gives one and, where it does, times
     the speed part's restores with backend "webgpu" (or prints the error, with any WGSL compilation
-    errors the page's device reported).
+    errors the page's device reported), then compares its pixels with the Python decode (the fast
+    decoder, the first two photos of each set, both encoders at 0.3 bpp).
 
 The site is `build_site()` (the repository's web/), served on a free local port with the headers
 that make the page cross-origin isolated (WebAssembly threads). Thumbnails and photos are cached in
@@ -307,27 +308,30 @@ def one_line(error: BaseException) -> str:
 
 # -- The parts -----------------------------------------------------------------------------------
 
-def agreement(args, url: str, work: Path) -> list[dict]:
+def agreement(args, url: str, work: Path, backend: str = "wasm", decoder: str = "full", flags: tuple = (),
+              limit: Optional[int] = None, rates: tuple = RATES) -> list[dict]:
     from PIL import Image
 
     from hyperthumb import zoo
     from hyperthumb.evaluation.metrics import psnr
 
     sets = {"examples": sorted((ROOT / "examples").glob("*.jpg")), "kodak24": kodak_photos(args.kodak)}
+    limit = limit or args.limit
     rows = []
-    with chromium() as browser, viewer(browser, url) as (page, _):
+    with chromium(flags) as browser, viewer(browser, url) as (page, _):
         for set_name, photos in sets.items():
-            for photo in photos[:args.limit]:
+            for photo in photos[:limit]:
                 with Image.open(photo) as image:
                     original = np.asarray(image.convert("RGB"))
                 for encoder in ENCODERS:
-                    for bpp in RATES:
+                    for bpp in rates:
                         path = thumbnail(photo, encoder, bpp, work)
-                        python = np.asarray(zoo.decode(path.read_bytes(), decoder="faithful"))
-                        result = restore_in_page(page, url + f"bench/thumbnails/{path.name}", "full", "wasm", True)
+                        python = np.asarray(zoo.decode(path.read_bytes(), decoder=PYTHON_DECODER[decoder]))
+                        result = restore_in_page(page, url + f"bench/thumbnails/{path.name}", decoder, backend, True)
                         browser_rgb = result["rgb"]
-                        row = {"part": "agreement", "set": set_name, "photo": photo.name, "encoder": encoder, "bpp": bpp,
-                               "megapixels": round(original.shape[0] * original.shape[1] / 1e6, 2), "decoder": "full",
+                        row = {"part": f"agreement-{backend}", "set": set_name, "photo": photo.name, "encoder": encoder,
+                               "bpp": bpp, "megapixels": round(original.shape[0] * original.shape[1] / 1e6, 2),
+                               "decoder": decoder,
                                "runtime": "chromium", "backend": result["backend"], "threads": result["threads"],
                                "psnr_between": psnr(browser_rgb, python), "hr_psnr_browser": psnr(browser_rgb, original),
                                "hr_psnr_python": psnr(python, original), "first_s": result["seconds"]}
@@ -335,11 +339,11 @@ def agreement(args, url: str, work: Path) -> list[dict]:
                         print(f"  {set_name}/{photo.name} {encoder} {bpp:g} bpp: {row['psnr_between']:.2f} dB between, "
                               f"HR {row['hr_psnr_browser']:.3f} (browser) vs {row['hr_psnr_python']:.3f} dB (python)",
                               flush=True)
-    print("\nAgreement (Chromium WebAssembly vs zoo.decode, the full decoder):")
+    print(f"\nAgreement (Chromium {backend} vs zoo.decode, the {decoder} decoder):")
     print(f"  {'set':10} {'encoder':12} {'bpp':>4} {'n':>3} {'min dB':>8} {'median dB':>10} {'max |dHR| dB':>13}")
     for set_name in sets:
         for encoder in ENCODERS:
-            for bpp in RATES:
+            for bpp in rates:
                 group = [r for r in rows if (r["set"], r["encoder"], r["bpp"]) == (set_name, encoder, bpp)]
                 if group:
                     between = [r["psnr_between"] for r in group]
@@ -498,7 +502,8 @@ def webgpu(args, url: str, work: Path) -> list[dict]:
                 print(f"    the page's WebGPU device reported: {message}")
             if wgsl:
                 rows[-1]["note"] = (rows[-1].get("note") or "") + " | " + " | ".join(wgsl)
-            return rows
+            # its pixels, against the Python decode (the fast decoder: the full one is minutes a photo here)
+            return rows + agreement(args, url, work, "webgpu", "fast", tuple(flags), limit=2, rates=(0.3,))
     print("  no flag set gave a WebGPU adapter: nothing to time")
     return rows
 

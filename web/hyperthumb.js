@@ -172,7 +172,10 @@ async function session(file, backend) {
       const response = await fetch(new URL(file, MODELS));
       if (!response.ok) throw new ThumbnailError(`This page cannot load the model file ${file}.`);
       const graph = new Uint8Array(await response.arrayBuffer());
-      return ort.InferenceSession.create(graph, { executionProviders: [backend], graphOptimizationLevel: "all" });
+      // WebGPU keeps the graph's NCHW layout: onnxruntime-web 1.31.1 converting it to NHWC gave wrong
+      // pixels (24 dB from the WebAssembly result on SwiftShader; 98 dB in NCHW).
+      const provider = backend === "webgpu" ? { name: "webgpu", preferredLayout: "NCHW" } : "wasm";
+      return ort.InferenceSession.create(graph, { executionProviders: [provider], graphOptimizationLevel: "all" });
     })();
     made.catch(() => sessions.delete(key));
     sessions.set(key, made);

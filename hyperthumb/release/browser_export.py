@@ -4,7 +4,7 @@ A browser decodes a JPEG to pixels with its own libjpeg-turbo, and its script ca
 headers but not, cheaply, its entropy-coded integers. So each graph takes what the page has: the
 thumbnail's RGBA pixels over its whole 8x8 block grid (uint8, as a canvas gives them) and the two
 quantization tables (natural order). Inside it the JPEG's steps run again (the colour transform,
-the 8x8 DCT as a stride-8 convolution, the division by the tables and the rounding) and give back
+the 8x8 DCT as a space-to-depth and a 1x1 convolution, the division by the tables and the rounding) and give back
 the file's integers: the codec's `coefficients_from="pixels"` route, which agrees with the file's
 own integers within 0.05 dB. Then the model's `synthesize` runs, and the graph returns the
 restored photo as RGBA uint8, ready for an ImageData. Every graph is fully convolutional, so the
@@ -34,7 +34,7 @@ from hyperthumb.models.pixels import round_to_pixel_values_
 
 MANIFEST_NAME = "models.json"
 # Raised whenever the graphs change for the same weights, so that export-web makes them again.
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 # The page's kinds of decoder and the zoo's: "full" is the checkpoint's own (faithful) decoder.
 PAGE_DECODERS = {"full": "faithful", "fast": "fast", "sharp": "sharp"}
 # Tiles the page runs, in 8x8 blocks of the thumbnail: 64 blocks (512 thumbnail pixels, 2048 HR)
@@ -44,11 +44,14 @@ HALO_BLOCKS = 4
 _OPSET = 18
 
 
-def _dct_kernel() -> torch.Tensor:
-    """(64,1,8,8): the 2-D DCT basis of frequency (u, v) as filter u*8+v, the order of
-    `coefficients_as_channels`; a stride-8 convolution with it is `blockwise_dct`."""
+def _dct_matrix() -> torch.Tensor:
+    """(192,192): the 2-D DCT of a block's 64 samples (row-major, `pixel_unshuffle`'s order) to its
+    64 coefficients (u*8+v, the order of `coefficients_as_channels`), once per colour component.
+    After a pixel unshuffle, a 1x1 convolution with it is `blockwise_dct`; its transpose, before a
+    pixel shuffle, the inverse."""
     d = differentiable_jpeg._DCT
-    return torch.einsum("uy,vx->uvyx", d, d).reshape(64, 1, 8, 8)
+    per_component = torch.einsum("uy,vx->uvyx", d, d).reshape(64, 64)
+    return torch.block_diag(per_component, per_component, per_component)
 
 
 class BrowserDecoder(nn.Module):
@@ -61,16 +64,19 @@ class BrowserDecoder(nn.Module):
         self.register_buffer("to_ycbcr", colour.reshape(3, 3, 1, 1), persistent=False)
         self.register_buffer("to_rgb", torch.linalg.inv(colour).reshape(3, 3, 1, 1), persistent=False)
         self.register_buffer("ycbcr_offset", torch.tensor([0.0, 128.0, 128.0]), persistent=False)
-        self.register_buffer("dct", _dct_kernel().repeat(3, 1, 1, 1), persistent=False)
+        dct = _dct_matrix()
+        self.register_buffer("dct", dct.reshape(192, 192, 1, 1), persistent=False)
+        self.register_buffer("idct", dct.t().reshape(192, 192, 1, 1).contiguous(), persistent=False)
 
     def forward(self, rgba: torch.Tensor, luma_table: torch.Tensor, chroma_table: torch.Tensor) -> torch.Tensor:
         """(1,H,W,4) uint8, H and W multiples of 8; (64,) tables -> (1,sH,sW,4) uint8."""
         rgb = rgba[..., :3].permute(0, 3, 1, 2).float()
         shifted = F.conv2d(rgb, self.to_ycbcr, self.ycbcr_offset - 128.0)
-        coefficients = F.conv2d(shifted, self.dct, stride=8, groups=3)  # (1,192,H/8,W/8)
+        # The DCT and its inverse: 1x1 convolutions over the 8x8 blocks as channels (`_dct_matrix`).
+        coefficients = F.conv2d(F.pixel_unshuffle(shifted, 8), self.dct)  # (1,192,H/8,W/8)
         tables = torch.cat([luma_table, chroma_table, chroma_table]).reshape(1, 192, 1, 1)
         dequantized = torch.round(coefficients / tables) * tables
-        samples = (F.conv_transpose2d(dequantized, self.dct, stride=8, groups=3) + 128.0).clamp(0.0, 255.0)
+        samples = (F.pixel_shuffle(F.conv2d(dequantized, self.idct), 8) + 128.0).clamp(0.0, 255.0)
         decoded = (F.conv2d(samples - self.ycbcr_offset.reshape(1, 3, 1, 1), self.to_rgb) / 255.0).clamp(0.0, 1.0)
         restored = round_to_pixel_values_(self.model.decoder(dequantized, decoded))
         # Alpha joins in float and one cast makes the bytes: onnxruntime-web 1.31's WebGPU shader for
