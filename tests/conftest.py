@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,6 +37,18 @@ def photo_like(width: int, height: int, seed: int = 0) -> Image.Image:
     noise = rng.normal(0, 12, (height, width, 3))
     textured = np.clip(np.asarray(image.filter(ImageFilter.GaussianBlur(1)), np.float32) + noise, 0, 255)
     return Image.fromarray(textured.astype(np.uint8))
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def example_crop(name: str, width: int, height: int, folder: Path) -> Path:
+    """The top-left `width` x `height` of the shipped example photo `name` (examples/), as a PNG in
+    `folder`: a real photo of a test's size, on any machine."""
+    path = folder / f"{Path(name).stem}-{width}x{height}.png"
+    with Image.open(EXAMPLES / name) as photo:
+        photo.convert("RGB").crop((0, 0, width, height)).save(path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -34,12 +34,11 @@ from hyperthumb.jpeg.file import read_thumbnail_header
 from hyperthumb.jpeg.marker import with_frame_size
 from hyperthumb.release import browser_export, web_runtime
 from hyperthumb.release.browser_export import HALO_BLOCKS, TILE_BLOCKS, BrowserDecoder, export_for_browser
-from tests.conftest import photo_like, small_checkpoint_model, small_model
+from tests.conftest import example_crop, photo_like, small_checkpoint_model, small_model
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install '.[engines]')")
 
 ROOT = Path(__file__).resolve().parent.parent
-KODAK = ROOT.parent / "shared" / "datasets" / "test" / "kodak24"
 LOCK = ROOT / "web" / "package-lock.json"
 NPM_CACHE = cache_dir() / "npm"  # before any test points the cache elsewhere
 SMALL_TILE_BLOCKS = 8  # forces several tiles on a 768x512 photo (its thumbnail is 24x16 blocks)
@@ -374,12 +373,12 @@ def exported(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def kodak_thumbnails():
-    """Real thumbnails of two Kodak photos at 0.3 bpp: model -> (the photo's path, the file's bytes)."""
-    photos = {"rdbunet": KODAK / "kodim01.png", "transformer": KODAK / "kodim02.png"}
-    missing = [str(p) for p in photos.values() if not p.is_file()]
-    if missing:
-        pytest.skip(f"missing test photos: {', '.join(missing)}")
+def real_thumbnails(tmp_path_factory):
+    """Real thumbnails at 0.3 bpp of 768x512 crops of the two example photos: model -> (the photo's
+    path, the file's bytes)."""
+    folder = tmp_path_factory.mktemp("photos")
+    photos = {"rdbunet": example_crop("Bridge_by_Sander_Klootwijk.jpg", 768, 512, folder),
+              "transformer": example_crop("plasma_Path.jpg", 768, 512, folder)}
     return {model: (photo, zoo.load_model(model).encode(photo, target_bpp=0.3).jpeg) for model, photo in photos.items()}
 
 
@@ -392,11 +391,11 @@ def test_manifest_names_every_model_and_its_encoder(exported):
 
 @pytest.mark.quality
 @pytest.mark.parametrize("checkpoint", zoo.CHECKPOINTS)
-def test_every_graph_gives_torchs_pixels(exported, kodak_thumbnails, checkpoint):
+def test_every_graph_gives_torchs_pixels(exported, real_thumbnails, checkpoint):
     """Each graph on a real thumbnail's pixels (12x19 blocks of it, away from its edges) against its
     checkpoint's `BrowserDecoder` in torch."""
     folder, _ = exported
-    _, jpeg = kodak_thumbnails["transformer" if checkpoint.startswith("transformer") else "rdbunet"]
+    _, jpeg = real_thumbnails["transformer" if checkpoint.startswith("transformer") else "rdbunet"]
     rgba, luma, chroma = grid_pixels(jpeg)
     part = rgba[:, 16:16 + 12 * 8, 24:24 + 19 * 8]
     assert part.shape == (1, 96, 152, 4)
@@ -407,12 +406,12 @@ def test_every_graph_gives_torchs_pixels(exported, kodak_thumbnails, checkpoint)
 
 @pytest.mark.quality
 @pytest.mark.parametrize("model", ["rdbunet", "transformer"])
-def test_faithful_graph_restores_what_python_restores(exported, kodak_thumbnails, model):
+def test_faithful_graph_restores_what_python_restores(exported, real_thumbnails, model):
     """A real thumbnail (the encoder's own file), its pixels decoded over the padded grid as the
     browser decodes them, through the exported graph: the photo `zoo.decode` restores from the
     file's integers, >= 45 dB between the two, and the same PSNR against the original within 0.05 dB."""
     folder, manifest = exported
-    photo_path, jpeg = kodak_thumbnails[model]
+    photo_path, jpeg = real_thumbnails[model]
     graph = folder / manifest["models"][model]["decoders"]["full"]["file"]
     with Image.open(photo_path) as photo:
         original = np.asarray(photo.convert("RGB"))
@@ -424,11 +423,11 @@ def test_faithful_graph_restores_what_python_restores(exported, kodak_thumbnails
 
 
 @pytest.mark.quality
-def test_page_tiling_agrees_with_one_whole_run(exported, kodak_thumbnails):
+def test_page_tiling_agrees_with_one_whole_run(exported, real_thumbnails):
     """The real rdbunet graph, tiled as the page tiles with the manifest's halo and a small tile
-    (3x2 tiles over kodim01's 24x16 blocks), against one run over the whole grid: >= 50 dB."""
+    (3x2 tiles over the 24x16 blocks of a 768x512 photo), against one run over the whole grid: >= 50 dB."""
     folder, manifest = exported
-    _, jpeg = kodak_thumbnails["rdbunet"]
+    _, jpeg = real_thumbnails["rdbunet"]
     session = session_of(folder / manifest["models"]["rdbunet"]["decoders"]["full"]["file"])
     rgba, luma, chroma = grid_pixels(jpeg)
     marker = read_thumbnail_header(jpeg).marker

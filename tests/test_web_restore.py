@@ -26,13 +26,13 @@ from hyperthumb import zoo
 from hyperthumb.evaluation.metrics import psnr
 from hyperthumb.jpeg.marker import find_marker
 from tests.app_server import CHROMIUM, chromium, running_app, wait_until_idle
-from tests.conftest import photo_like
+from tests.conftest import example_crop, photo_like
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-KODAK = ROOT.parent / "shared" / "datasets" / "test" / "kodak24"
-# (model, target bpp, photo): one landscape, one portrait photo.
-AGREEMENT_CASES = [("rdbunet", 0.1, "kodim03.png"), ("transformer", 0.3, "kodim04.png")]
+# (model, target bpp, example photo, crop width, height): one landscape, one portrait photo.
+AGREEMENT_CASES = [("rdbunet", 0.1, "Bridge_by_Sander_Klootwijk.jpg", 768, 512),
+                   ("transformer", 0.3, "plasma_Path.jpg", 512, 768)]
 RESTORE_TIMEOUT_MS = 180_000  # a 768x512 restore takes seconds; the first also loads 15 MB of WebAssembly
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
@@ -61,14 +61,12 @@ def site():
 
 
 @pytest.fixture(scope="module")
-def cases(site):
+def cases(site, tmp_path_factory):
     """(name -> (thumbnail bytes, original RGB, Python's restore RGB)) for the agreement cases, made
     with the real weights before the app (and its small-model zoo) starts."""
-    made = {}
-    for model, bpp, photo in AGREEMENT_CASES:
-        path = KODAK / photo
-        if not path.is_file():
-            pytest.skip(f"missing test photo {path}")
+    made, folder = {}, tmp_path_factory.mktemp("photos")
+    for model, bpp, photo, width, height in AGREEMENT_CASES:
+        path = example_crop(photo, width, height, folder)
         jpeg = zoo.load_model(model).encode(path, target_bpp=bpp).jpeg
         with Image.open(path) as image:
             original = np.asarray(image.convert("RGB"))
@@ -234,7 +232,7 @@ def test_the_viewers_open_shows_the_restored_photo(browser, served, cases, page)
     _viewer(page, served)
     jpeg, original, _ = next(iter(cases.values()))
     result = page.evaluate("async (b64) => { const out = await window.hyperthumb.open("
-                           "Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)), 'kodak.jpg');"
+                           "Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)), 'photo.jpg');"
                            " return {width: out.width, height: out.height}; }", base64.b64encode(jpeg).decode())
     assert (result["height"], result["width"]) == original.shape[:2]
     assert page.evaluate("document.body.dataset.state") == "restored"
@@ -270,7 +268,7 @@ def test_the_restore_tab_restores_in_the_browser_without_uploading(browser, serv
     """The Restore tab's in-browser restore: the file is read by the page and restored there; no
     request carries it to the server (no POST, PUT or upload at all while it runs)."""
     jpeg, original, _ = next(iter(cases.values()))
-    thumbnail = tmp_path / "kodak-thumbnail.jpg"
+    thumbnail = tmp_path / "photo-thumbnail.jpg"
     thumbnail.write_bytes(jpeg)
     page.goto(served)
     page.locator("#encode").wait_for()
