@@ -99,7 +99,7 @@ def weights_digest(network: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(final: Path, write: Callable[[Path], None]) -> None:
+def write_atomically(final: Path, write: Callable[[Path], None]) -> None:
     """`write` into a temporary folder beside `final`, then move in, so that a concurrent reader
     never sees a half-written export."""
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +148,7 @@ class ExportedNetwork:
 
         path = self.export_path()
         if not path.exists():
-            _write_atomically(path, self._export_onnx)
+            write_atomically(path, self._export_onnx)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -171,7 +171,7 @@ class ExportedNetwork:
 
         path = self.export_path()
         if not path.exists():
-            _write_atomically(path, self._export_openvino)
+            write_atomically(path, self._export_openvino)
         core = openvino.Core()
         # OpenVINO prepares a network anew for each input size (for the encoder's antialiased downscale,
         # 10 s and 0.6 GB on a new 2 MP photo on the development CPU) and by default keeps every size's

@@ -18,8 +18,6 @@ graph of each decoder kind the page offers ("full", "fast", "sharp").
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -28,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hyperthumb import zoo
-from hyperthumb.codec.engines import quiet_eval, weights_digest
+from hyperthumb.codec.engines import quiet_eval, weights_digest, write_atomically
 from hyperthumb.models import HyperThumbModel, differentiable_jpeg
 from hyperthumb.models.pixels import round_to_pixel_values_
 
@@ -114,13 +112,6 @@ def _page_models() -> dict[str, dict[str, str]]:
     return models
 
 
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    with tempfile.TemporaryDirectory(dir=path.parent) as folder:
-        staged = Path(folder) / path.name
-        write(staged)
-        os.replace(staged, path)
-
-
 def export_for_browser(folder: Path, models: Optional[Iterable[str]] = None,
                        progress: Callable[[str], None] = lambda _: None) -> dict:
     """Writes each thumbnail model's graphs and `models.json` into `folder` and returns the manifest.
@@ -146,10 +137,10 @@ def export_for_browser(folder: Path, models: Optional[Iterable[str]] = None,
             file, digest = f"{checkpoint}.onnx", weights_digest(model.decoder)
             if old_digests.get(file) != digest or not (folder / file).is_file():
                 progress(f"exporting {file}")
-                _write_atomically(folder / file, lambda path, model=model: export_graph(model, path))
+                write_atomically(folder / file, lambda path, model=model: export_graph(model, path))
             decoders[page_kind] = {"file": file, "digest": digest, "bytes": (folder / file).stat().st_size}
         entries[marker] = {"encoder_id": encoder_id, "scale": scale, "decoders": decoders}
     manifest = {"version": MANIFEST_VERSION, "tile_blocks": TILE_BLOCKS, "halo_blocks": HALO_BLOCKS,
                 "models": entries}
-    _write_atomically(manifest_path, lambda path: path.write_text(json.dumps(manifest, indent=1) + "\n"))
+    write_atomically(manifest_path, lambda path: path.write_text(json.dumps(manifest, indent=1) + "\n"))
     return manifest
