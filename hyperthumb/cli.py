@@ -109,7 +109,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     if not sets:
         raise ValueError("give photos or folders, or --set NAME=DIR")
     print(evaluate(sets, args.bpp, args.out, methods=args.methods, max_side=args.max_side, device=args.device,
-                   jobs=args.jobs, weights=args.weights, reuse=args.reuse))
+                   jobs=args.jobs, weights=args.weights, reuse=args.reuse,
+                   with_dists=not args.no_dists))
     print(f"per set results.csv, summary.csv and summary.txt; summary.csv, summary.md, per_photo_bd.csv and rd.html "
           f"in {args.out}")
 
@@ -310,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="methods to run (default: all; none with --reuse: only summarise the reused rows)")
     p.add_argument("--max-side", type=int, help="shrink photos whose longer side exceeds this first")
     p.add_argument("--jobs", type=int, default=1, help="photos evaluated at once, one process each")
+    p.add_argument("--no-dists", action="store_true",
+                   help="leave DISTS out (the slowest figure: about 10 s per megapixel per method and target)")
     p.add_argument("--device", default=None)
     p.set_defaults(run=_evaluate)
 

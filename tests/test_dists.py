@@ -1,5 +1,6 @@
 """DISTS offline: the authors' computation on our VGG16 weights, zero for identical images, growing
-as JPEG quality falls, exact in tiles, and a centred crop for photos over the pixel limit."""
+as JPEG quality falls, exact in tiles and with many images against one reference, and a centred crop
+for photos over the pixel limit."""
 from __future__ import annotations
 
 import io
@@ -83,6 +84,15 @@ def test_tiles_give_the_whole_images_figure(bridge, monkeypatch):
     assert dists_distance(a, b) == pytest.approx(whole, abs=1e-6)
     monkeypatch.setattr(dists, "HALO", 48)
     assert dists_distance(a, b) != pytest.approx(whole, abs=1e-6)
+
+
+def test_many_images_against_one_reference_give_each_pairs_figure(bridge):
+    """The reference's features shared by all: the same figures as one pair at a time."""
+    degraded = [_jpeg(bridge, quality) for quality in (90, 20, 5)]
+    shared = dists.dists_distances(bridge, degraded)
+    assert shared == pytest.approx([dists_distance(image, bridge) for image in degraded], abs=1e-9)
+    with pytest.raises(ValueError, match="one size"):
+        dists.dists_distances(bridge, [bridge.crop((0, 0, 128, 128))])
 
 
 def test_photos_over_the_limit_are_measured_on_their_centred_crop(bridge):

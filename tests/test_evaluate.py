@@ -46,10 +46,10 @@ def read_rows(path: Path) -> tuple[list[str], list[dict]]:
 
 def test_evaluate_writes_each_sets_results_and_summary_and_one_chart_page(small_embedded_weights, tmp_path,
                                                                           monkeypatch):
-    import hyperthumb.evaluation.methods as methods_module
+    import hyperthumb.evaluation.evaluate as evaluate_module
 
     # DISTS on VGG16 would take 40 s of this test's 50 (tests/test_dists.py checks its figures)
-    monkeypatch.setattr(methods_module, "dists_distance", lambda restored, reference: 0.25)
+    monkeypatch.setattr(evaluate_module, "dists_distances", lambda reference, images, **options: [0.25] * len(images))
     sets = {}
     for name, seeds in (("smooth", (4,)), ("textured", (5, 6))):
         (tmp_path / name).mkdir()

@@ -1,5 +1,5 @@
-"""The README and docs stay true and short: the headline table is the one the committed evaluation
-makes, the README is short and has exactly the two set-up commands (CI runs the second verbatim),
+"""The README and docs stay true and short: their generated tables are the ones the committed
+evaluation makes, the README is short and has exactly the two set-up commands (CI runs the second verbatim),
 its and the docs' relative links lead to files, and no page or code mentions numbered sessions or
 rounds of work (figures say what was measured and how; the dated story is results/HISTORY.md)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperthumb.evaluation.headline import DEFAULT_SUMMARY, headline_table, readme_block, with_headline_table
+from hyperthumb.evaluation.tables import DEFAULT_SUMMARY, TABLES, table_block, with_table
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -25,17 +25,25 @@ def _readme() -> str:
     return README.read_text()
 
 
-def test_the_headline_table_is_the_one_the_committed_evaluation_makes():
-    assert readme_block(_readme()) == headline_table(DEFAULT_SUMMARY), \
-        "regenerate it: python -m hyperthumb.evaluation.headline --readme README.md"
+GENERATED_TABLES = [("headline", README)]
 
 
-def test_the_headline_table_is_replaced_between_its_markers_only():
+@pytest.mark.parametrize("name, page", GENERATED_TABLES, ids=[name for name, _ in GENERATED_TABLES])
+def test_each_generated_table_is_the_one_the_committed_evaluation_makes(name, page):
+    make = TABLES[name][1]
+    assert table_block(page.read_text(), name) == make(DEFAULT_SUMMARY), \
+        f"regenerate it: python -m hyperthumb.evaluation.tables --write {page.relative_to(ROOT)}"
+
+
+def test_a_table_is_replaced_between_its_markers_only():
     readme = _readme()
-    assert with_headline_table(readme, headline_table(DEFAULT_SUMMARY)) == readme
-    changed = with_headline_table(readme, "| a table |\n")
-    assert readme_block(changed) == "| a table |\n"
+    assert with_table(readme, "headline", TABLES["headline"][1](DEFAULT_SUMMARY)) == readme
+    changed = with_table(readme, "headline", "| a table |\n")
+    assert table_block(changed, "headline") == "| a table |\n"
     assert changed.split("<!-- headline table")[0] == readme.split("<!-- headline table")[0]
+    assert table_block(readme, "sharp") is None
+    with pytest.raises(ValueError, match="markers"):
+        with_table(readme, "sharp", "| a table |\n")
 
 
 def test_the_readme_is_short_and_keeps_its_front_matter():

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from hyperthumb.cli import build_parser, main
 from hyperthumb.codec.image_io import to_tensor
@@ -20,6 +21,7 @@ from hyperthumb.evaluation.metrics import lpips_available, lpips_network
 from hyperthumb.models.model import HyperThumbModel
 from hyperthumb.models.pixels import bicubic_downscale
 from hyperthumb.models.pretrained import CONFIG_NAME, STATE_NAME
+from hyperthumb.training.adversarial import DISCRIMINATOR_NAME, PatchDiscriminator
 from hyperthumb.training.curves import read_log, write_curves
 from hyperthumb.training.options import TrainOptions, parse_command_line
 from hyperthumb.training.train import LOG_COLUMNS, LOG_NAME, learning_rate_factor, loss_terms, train
@@ -37,7 +39,7 @@ def test_loss_falls_over_a_few_dozen_steps():
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(40):
-        loss, _, _ = loss_terms(model, hr, torch.zeros(1), thumbnail_weight=0.6)
+        loss, _, _, _ = loss_terms(model, hr, torch.zeros(1), thumbnail_weight=0.6)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -78,12 +80,49 @@ def test_the_perceptual_term_adds_lpips_vgg_and_reaches_only_the_decoder():
     torch.manual_seed(1)  # the same quantization noise in both
     plain = loss_terms(model, hr, t, 0.6)[0]
     torch.manual_seed(1)
-    loss, _, parts = loss_terms(model, hr, t, 0.6, perceptual=vgg, perceptual_weight=2.0)
+    loss, _, parts, _ = loss_terms(model, hr, t, 0.6, perceptual=vgg, perceptual_weight=2.0)
     assert 0 < parts["perceptual"] < 1
     assert loss.item() == pytest.approx(plain.item() + 2.0 * parts["perceptual"], rel=1e-5)
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
     assert all(p.grad is None for p in vgg.parameters())
+
+
+def test_the_adversarial_term_moves_the_decoder_and_the_discriminator_learns_apart():
+    torch.manual_seed(0)
+    model = small_model("rdbunet")
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(name.startswith("decoder."))
+    discriminator = PatchDiscriminator(features=8)
+    hr, t = to_tensor(photo_like(64, 64, seed=4)), torch.zeros(1)
+    torch.manual_seed(1)
+    plain = loss_terms(model, hr, t, 0.6)[0]
+    torch.manual_seed(1)
+    loss, _, parts, judged = loss_terms(model, hr, t, 0.6, discriminator=discriminator, adversarial_weight=0.5)
+    assert loss.item() == pytest.approx(plain.item() + 0.5 * parts["adversarial"], rel=1e-5)
+    assert judged.item() > 0
+    judged.backward()  # the discriminator's loss reads detached restorations: the decoder gets nothing
+    assert all(p.grad is None for p in model.decoder.parameters())
+    assert all(p.grad is not None for p in discriminator.parameters())
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
+
+
+def test_an_adversarial_run_resumes_with_its_discriminator(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo_like(160, 128, seed=6).save(photos / "0.png")
+    small_model("rdbunet").save_pretrained(tmp_path / "start")
+    options = TrainOptions(encoder="rdbunet", data=[str(photos)], out=str(tmp_path / "run"), steps=1, batch=2,
+                           patch=64, val_every=1000, init_from=str(tmp_path / "start"), decoder_only=True,
+                           adversarial_weight=0.01)
+    run = train(options)
+    saved = load_file(str(run / DISCRIMINATOR_NAME))
+    train(options)
+    resumed = load_file(str(run / DISCRIMINATOR_NAME))
+    assert saved.keys() == resumed.keys()
+    assert any(not torch.equal(saved[key], resumed[key]) for key in saved)  # it went on learning
+    assert json.loads((run / STATE_NAME).read_text())["step"] == 2
 
 
 def test_cosine_schedule_anneals_each_run_to_zero():

@@ -18,17 +18,13 @@ from PIL import Image, ImageDraw
 import hyperthumb
 from hyperthumb.codec.image_io import load_image
 from hyperthumb.evaluation.methods import run_method
+from hyperthumb.study.pool import window_detail
 
 SIDE, LABEL_HEIGHT = 256, 22
 
 
 def most_detailed_box(photo: Image.Image, side: int = SIDE) -> tuple[int, int, int, int]:
-    grey = np.asarray(photo.convert("L"), np.float64)
-    detail = np.zeros_like(grey)
-    detail[:, 1:] += np.abs(np.diff(grey, axis=1))
-    detail[1:, :] += np.abs(np.diff(grey, axis=0))
-    integral = np.pad(detail.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    totals = integral[side:, side:] - integral[:-side, side:] - integral[side:, :-side] + integral[:-side, :-side]
+    totals = window_detail(photo, side)
     top, left = np.unravel_index(np.argmax(totals[::8, ::8]), totals[::8, ::8].shape)
     return left * 8, top * 8, left * 8 + side, top * 8 + side
 

@@ -34,8 +34,8 @@ from tqdm import tqdm
 from hyperthumb.codec.image_io import list_images, load_image
 from hyperthumb.evaluation.bjontegaard import NO_OVERLAP, bd_psnr, bd_rate
 from hyperthumb.evaluation.charts import METRIC_LABELS, per_photo_figure, rate_distortion_figure
-from hyperthumb.evaluation.dists import dists_available
-from hyperthumb.evaluation.methods import METHODS, measure, run_method
+from hyperthumb.evaluation.dists import dists_available, dists_distances, dists_window
+from hyperthumb.evaluation.methods import FIGURES, METHODS, measure, run_method
 from hyperthumb.evaluation.metrics import lpips_available
 from hyperthumb.zoo import BASELINE, REFERENCE_METHODS
 
@@ -214,16 +214,25 @@ def write_charts(summaries: Mapping[str, Sequence[dict]], photo_deltas: Sequence
 
 def _evaluate_photo(path: Path, targets: Sequence[float], methods: Sequence[str], max_side: Optional[int],
                     device: Optional[str], with_lpips: bool, weights: Optional[str],
-                    threads: Optional[int] = None) -> list[dict]:
-    """Every method at every target on one photo: the unit of work of a job."""
+                    threads: Optional[int] = None, with_dists: bool = True) -> list[dict]:
+    """Every method at every target on one photo: the unit of work of a job. DISTS comes last, for all
+    the restorations at once against the photo's features computed once (see `dists_distances`)."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     photo = _shrink(load_image(path), max_side)
-    return [{"image": path.name, "method": method, "target_bpp": target,
-             **measure(photo, run_method(method, photo, target, device, weights), with_lpips)}
-            for method in methods for target in targets]
+    rows, windows = [], []
+    for method in methods:
+        for target in targets:
+            result = run_method(method, photo, target, device, weights)
+            rows.append({"image": path.name, "method": method, "target_bpp": target,
+                         **measure(photo, result, with_lpips, figures=[f for f in FIGURES if f != "dists"])})
+            windows.append(dists_window(result.restored))  # the part DISTS reads, not the whole photo
+    distances = dists_distances(dists_window(photo), windows, max_pixels=None) if with_lpips and with_dists else None
+    for row, distance in zip(rows, distances or []):
+        row["dists"] = distance
+    return rows
 
 
 def _reused_rows(reuse: Sequence[PathLike], name: str, images: set[str], targets: Sequence[float],
@@ -243,7 +252,8 @@ def _reused_rows(reuse: Sequence[PathLike], name: str, images: set[str], targets
 
 def evaluate(sets: Mapping[str, Sequence[PathLike]], targets: Sequence[float], out: PathLike,
              methods: Sequence[str] = METHODS, max_side: Optional[int] = None, device: Optional[str] = None,
-             jobs: int = 1, weights: Optional[PathLike] = None, reuse: Sequence[PathLike] = ()) -> str:
+             jobs: int = 1, weights: Optional[PathLike] = None, reuse: Sequence[PathLike] = (),
+             with_dists: bool = True) -> str:
     """Runs the evaluation of each named set (photos or folders), writes the output folder and returns
     the summary text.
 
@@ -252,7 +262,8 @@ def evaluate(sets: Mapping[str, Sequence[PathLike]], targets: Sequence[float], o
     baselines and references do not depend on the checkpoints, so comparing new checkpoints need not
     redo them, and evaluations run apart (even with no method run now) summarise as one. `jobs` > 1
     evaluates that many photos at once in separate processes (one torch thread each), which uses a
-    multi-core CPU better than one process's threads on these small models.
+    multi-core CPU better than one process's threads on these small models. `with_dists` False leaves
+    DISTS out, the slowest figure (about 10 s per megapixel per method and target on one CPU thread).
     """
     targets = [float(t) for t in targets]
     paths = {name: photo_paths(inputs) for name, inputs in sets.items()}
@@ -261,7 +272,7 @@ def evaluate(sets: Mapping[str, Sequence[PathLike]], targets: Sequence[float], o
     if not with_lpips:
         notes = [LPIPS_NOTE]
     else:
-        notes = [] if dists_available() else [DISTS_NOTE]
+        notes = [] if not with_dists or dists_available() else [DISTS_NOTE]
     for note in notes:
         tqdm.write(note)
     results: dict[str, list[dict]] = {}
@@ -289,13 +300,14 @@ def evaluate(sets: Mapping[str, Sequence[PathLike]], targets: Sequence[float], o
                 context = multiprocessing.get_context("spawn")  # fork after torch started threads can hang
                 with ProcessPoolExecutor(jobs, mp_context=context) as pool:
                     pending = [(name, pool.submit(_evaluate_photo, path, targets, methods, max_side, device,
-                                                  with_lpips, weights, 1)) for name, path in work]
+                                                  with_lpips, weights, 1, with_dists)) for name, path in work]
                     for name, future in pending:
                         record(name, future.result())
             else:
                 for name, path in work:
                     bar.set_description(f"{name}/{path.name}")
-                    record(name, _evaluate_photo(path, targets, methods, max_side, device, with_lpips, weights))
+                    record(name, _evaluate_photo(path, targets, methods, max_side, device, with_lpips, weights,
+                                                  with_dists=with_dists))
     finally:
         for f in files.values():
             f.close()

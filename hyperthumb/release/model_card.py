@@ -175,6 +175,7 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
     # own folder, it only went on training a whole checkpoint's decoder.
     fast_decoder = decoder_only and start is not None
     perceptual = getattr(args, "perceptual_weight", 0) or 0 if args else 0
+    adversarial = getattr(args, "adversarial_weight", 0) or 0 if args else 0
     kind = "sharp" if fast_decoder and perceptual else "fast" if fast_decoder else None
     decoder_steps = steps - getattr(args, "first_step", 0) if decoder_only and not fast_decoder else 0
     alone = (f" of the decoder alone{origin}" if fast_decoder else
@@ -182,7 +183,9 @@ def model_card(folder: PathLike, summary: Optional[PathLike] = None) -> ModelCar
              f", its QPM, rate model and decoder starting{origin}" if start else "")
     recipe = (f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g} (schedule "
               f"`{args.lr_decay}` over each run) on the decoder alone, HR L1 loss"
-              + (f" + {perceptual:g} x LPIPS-VGG" if perceptual else "") + "; the encoder, tables and rate model "
+              + (f" + {perceptual:g} x LPIPS-VGG" if perceptual else "")
+              + (f" + {adversarial:g} x a patch discriminator's adversarial loss" if adversarial else "")
+              + "; the encoder, tables and rate model "
               f"frozen{origin}; rate setting t drawn per batch from [{args.rate_t_min:g}, {args.rate_t_max:g}]"
               if decoder_only else
               f"batches of {args.batch} HR patches of {args.patch}x{args.patch}, Adam lr {args.lr:g} (encoder "

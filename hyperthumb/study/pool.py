@@ -50,23 +50,26 @@ def _photo_paths(inputs: Iterable[Union[str, os.PathLike]]) -> list[Path]:
     return paths
 
 
-def detailed_boxes(photo: Image.Image, side: int, count: int, rng: random.Random) -> list[tuple[int, int, int, int]]:
-    """`count` boxes of `side` pixels (less on a smaller photo), drawn at random among the most
-    detailed quarter of candidate windows (sum of absolute neighbour differences), not overlapping
-    where the photo has room."""
-    side = min(side, photo.width, photo.height) // 4 * 4
+def window_detail(photo: Image.Image, side: int) -> np.ndarray:
+    """The detail of every `side`-pixel square window of the photo, indexed [top, left]: the sum of its
+    absolute differences between neighbouring grey pixels, where 4x restorations differ most."""
     grey = np.asarray(photo.convert("L"), np.float64)
     detail = np.zeros_like(grey)
     detail[:, 1:] += np.abs(np.diff(grey, axis=1))
     detail[1:, :] += np.abs(np.diff(grey, axis=0))
     integral = np.pad(detail.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    return integral[side:, side:] - integral[:-side, side:] - integral[side:, :-side] + integral[:-side, :-side]
+
+
+def detailed_boxes(photo: Image.Image, side: int, count: int, rng: random.Random) -> list[tuple[int, int, int, int]]:
+    """`count` boxes of `side` pixels (less on a smaller photo), drawn at random among the most
+    detailed quarter of candidate windows (`window_detail`), not overlapping where the photo has room."""
+    side = min(side, photo.width, photo.height) // 4 * 4
+    totals = window_detail(photo, side)
     stride = max(4, side // 4 // 4 * 4)
-    candidates = []
-    for top in range(0, photo.height - side + 1, stride):
-        for left in range(0, photo.width - side + 1, stride):
-            total = (integral[top + side, left + side] - integral[top, left + side] - integral[top + side, left]
-                     + integral[top, left])
-            candidates.append((total, (left, top, left + side, top + side)))
+    candidates = [(totals[top, left], (left, top, left + side, top + side))
+                  for top in range(0, photo.height - side + 1, stride)
+                  for left in range(0, photo.width - side + 1, stride)]
     candidates.sort(reverse=True)
     pool = [box for _, box in candidates[:max(count, len(candidates) // 4)]]
     rng.shuffle(pool)

@@ -112,6 +112,9 @@ class TrainOptions:
     # stay out of training, so that they can judge what this term does.
     perceptual_weight: float = 0.0
     """weight of LPIPS-VGG between the restored photo and the original in the loss (0: none)"""
+    # A light adversarial term beside the perceptual one (ESRGAN's proportion is 5e-3 to a perceptual 1).
+    adversarial_weight: float = 0.0
+    """weight of a patch discriminator's non-saturating loss on the restored photo (0: none)"""
     # A fast decoder must follow its encoder: the thumbnails change when the encoder does.
     encoder_from: Annotated[Optional[str], _flag("FOLDER")] = None
     """with --decoder-only, first take this retrained checkpoint's encoder, QPM and rate model"""

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from hyperthumb.evaluation.metrics import lpips_distance, lpips_network, psnr, t
 from hyperthumb.models.model import HyperThumbConfig, HyperThumbModel
 from hyperthumb.models.pixels import bicubic_downscale
 from hyperthumb.models.pretrained import STATE_NAME, is_checkpoint
+from hyperthumb.training.adversarial import DISCRIMINATOR_NAME, PatchDiscriminator, discriminator_loss, generator_loss
 from hyperthumb.training.data import PatchSampler, center_crops
 from hyperthumb.training.options import TrainOptions
 from hyperthumb.zoo import encoder_options
@@ -38,14 +39,23 @@ OPTIMIZER_NAME = "optimizer.safetensors"
 LOG_COLUMNS = ["step", "seconds", "bpp", "psnr_hr", "psnr_lr", "lpips_rgb", "lpips_y"]
 
 
+class LossTerms(NamedTuple):
+    codec: torch.Tensor  # what the encoder, QPM and decoder minimise
+    rate_fit: torch.Tensor  # the rate model's own fitting loss
+    parts: dict[str, float]  # the terms, for the progress line
+    discriminator: Optional[torch.Tensor]  # the discriminator's loss, where there is one
+
+
 def loss_terms(model: HyperThumbModel, hr: torch.Tensor, rate_t: torch.Tensor, thumbnail_weight: float,
                thumbnail_floor_db: Optional[float] = None, thumbnail_floor_weight: float = 0.0,
                network_dtype: Optional[torch.dtype] = None, perceptual: Optional[torch.nn.Module] = None,
-               perceptual_weight: float = 0.0):
-    """Returns (codec loss, rate-model fitting loss, dict of the parts as floats).
+               perceptual_weight: float = 0.0, discriminator: Optional[PatchDiscriminator] = None,
+               adversarial_weight: float = 0.0) -> LossTerms:
+    """The losses of one batch.
 
     `perceptual` (an LPIPS network, inputs in -1..1) adds `perceptual_weight` times its distance
-    between the restored photo and the original: the sharp decoders' term.
+    between the restored photo and the original: the sharp decoders' term. `discriminator` adds
+    `adversarial_weight` times its generator loss on the restored photo, and gives its own loss.
 
     The rate model is fitted by maximum likelihood on detached coefficients with its own optimiser,
     so its density tracks the coefficients quickly whatever the rate weight; the codec loss moves
@@ -68,9 +78,15 @@ def loss_terms(model: HyperThumbModel, hr: torch.Tensor, rate_t: torch.Tensor, t
         distance = perceptual(result.restored * 2 - 1, hr * 2 - 1).flatten()
         codec_loss = codec_loss + perceptual_weight * distance
         parts["perceptual"] = distance.mean().item()
+    judged = None
+    if discriminator is not None and adversarial_weight:
+        fooled = generator_loss(discriminator, result.restored)
+        codec_loss = codec_loss + adversarial_weight * fooled
+        parts["adversarial"] = fooled.mean().item()
+        judged = discriminator_loss(discriminator, hr, result.restored)
     codec_loss = codec_loss.mean()
     fit_loss = model.rate_model(result.scaled_coefficients.detach()).mean() / pixels
-    return codec_loss, fit_loss, parts
+    return LossTerms(codec_loss, fit_loss, parts, judged)
 
 
 def validate(model: HyperThumbModel, crops: list, rate_t: float, device: str) -> dict[str, float]:
@@ -213,6 +229,13 @@ def train(options: TrainOptions) -> Path:
                                                 {"params": encoder_params,
                                                  "lr": options.lr * options.encoder_lr_scale}], lr=options.lr),
                       "rate": torch.optim.Adam(rate_params, lr=options.rate_lr)}
+    discriminator = None
+    if options.adversarial_weight:
+        discriminator = PatchDiscriminator().to(device).train()
+        if (out / DISCRIMINATOR_NAME).is_file():
+            discriminator.load_state_dict(load_file(str(out / DISCRIMINATOR_NAME)))
+        # The discriminator learns at the decoder's rate, with Adam's betas of GAN practice (0.5, 0.999).
+        optimizers["discriminator"] = torch.optim.Adam(discriminator.parameters(), lr=options.lr, betas=(0.5, 0.999))
     previous = state["runs"][-1] if state["runs"] else {}
     # Adam's moments carry over only between runs that train the same parameters.
     if resumed and (out / OPTIMIZER_NAME).exists() and previous.get("decoder_only", False) == options.decoder_only:
@@ -236,6 +259,8 @@ def train(options: TrainOptions) -> Path:
     def save() -> None:
         state["saved"] = datetime.now(timezone.utc).isoformat(timespec="seconds")  # the checkpoint's date, for pages
         model.save_pretrained(out)  # config.json: the model's config only; steps and time go in the state
+        if discriminator is not None:
+            save_file(discriminator.state_dict(), str(out / DISCRIMINATOR_NAME))
         _save_optimizer(optimizers, out / OPTIMIZER_NAME)
         state_path.write_text(json.dumps(state, indent=2) + "\n")
 
@@ -268,15 +293,20 @@ def train(options: TrainOptions) -> Path:
             for group, lr in zip(optimizer.param_groups, lrs):
                 group["lr"] = lr * factor
         rate_t = options.rate_t_min + torch.rand(options.batch, device=device) * (options.rate_t_max - options.rate_t_min)
-        loss, fit_loss, parts = loss_terms(model, hr, rate_t, options.thumbnail_weight,
-                                           options.thumbnail_floor_db, options.thumbnail_floor_weight,
-                                           torch.bfloat16 if options.bf16 else None, perceptual,
-                                           options.perceptual_weight)
+        loss, fit_loss, parts, judged = loss_terms(model, hr, rate_t, options.thumbnail_weight,
+                                                   options.thumbnail_floor_db, options.thumbnail_floor_weight,
+                                                   torch.bfloat16 if options.bf16 else None, perceptual,
+                                                   options.perceptual_weight, discriminator,
+                                                   options.adversarial_weight)
         for optimizer in optimizers.values():
             optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(main_params, options.grad_clip)
         optimizers["main"].step()
+        if judged is not None:
+            optimizers["discriminator"].zero_grad(set_to_none=True)  # the decoder's backward reached it too
+            judged.backward()
+            optimizers["discriminator"].step()
         if "rate" in optimizers:
             optimizers["rate"].zero_grad(set_to_none=True)
             (fit_loss + model.rate_model.auxiliary_loss()).backward()
