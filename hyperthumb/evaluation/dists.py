@@ -16,8 +16,9 @@ exactly DISTS's stage K's convolutions).
 
 The statistics are whole-map means of features, of their squares and of their products: sums that
 tiles add up exactly, as long as each tile's core holds exactly the whole photo's features (as in
-`metrics.lpips_distance`), so memory stays under 1 GB at any size (measured: 0.9 GB for 4 MP). Time
-does not: one VGG16 pass takes about 10 s per megapixel on one CPU thread (measured: 3.8 s for a
+`metrics.lpips_distance`), so memory is bounded at any size (measured: a process's peak 2.2 GB for
+two images of 4 MP against one reference, the reference's features of one tile kept; 0.9 GB for a
+pair with 512-pixel tiles). Time is not: one VGG16 pass takes about 10 s per megapixel on one CPU thread (measured: 3.8 s for a
 0.39 MP Kodak photo on a 2-core EPYC), so photos over MAX_PIXELS are measured on their centred crop
 of about that many pixels, at full resolution (a downscale would blur away the detail a 4x decoder
 restores), and `dists_distances` measures many restorations of one photo against its features
@@ -41,7 +42,7 @@ from hyperthumb.evaluation.metrics import _core
 
 MAX_PIXELS = 4_000_000
 # A tile's core. 768 takes a 768x512 Kodak photo whole: 18 % less time than 512 (measured), whose
-# halos overlap; 1024 took 30 % less time for 4 MP than 512, but 1.5 GB instead of 0.9.
+# halos overlap there; 1024 took 30 % less time for 4 MP than 512, but more memory again.
 TILE = 768
 # A conv5_3 feature reaches 105 pixels either side of its centre through the stages' 3x3 convolutions
 # and 3x3 poolings; tiles start on the deepest stage's 16-pixel grid so their features fall on the
