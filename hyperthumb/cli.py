@@ -30,7 +30,13 @@ def _encode(args: argparse.Namespace) -> None:
     codec = load_model(args.encoder, source=args.weights, device=args.device)
     thumb = codec.encode(args.input, target_bpp=args.bpp)
     thumb.save(args.output)
-    note = "" if thumb.reached_target else " (target not reachable by this model)"
+    note = ""
+    if not thumb.reached_target:
+        from hyperthumb.jpeg.metadata import read_metadata
+
+        metadata_bpp = len(read_metadata(thumb.jpeg).segments()) * 8 / (thumb.hr_size[0] * thumb.hr_size[1])
+        note = " (target not reachable by this model" + (
+            f"; the photo's EXIF and colour profile alone take {metadata_bpp:.3f} bpp" if metadata_bpp else "") + ")"
     print(f"{args.output}: {thumb.image.size[0]}x{thumb.image.size[1]} thumbnail, {len(thumb.jpeg)} bytes, "
           f"{thumb.bpp:.4f} bpp for target {args.bpp}{note}")
 

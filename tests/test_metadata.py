@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+from hyperthumb import cli
 from hyperthumb.codec.image_io import load_image, save_options
+from hyperthumb.evaluation.methods import method_codec, run_method
 from hyperthumb.jpeg.marker import find_marker
 from hyperthumb.jpeg.metadata import ICC_ID, PhotoMetadata, read_metadata
 from tests.conftest import photo_like
@@ -94,3 +96,21 @@ def test_a_photo_without_an_rgb_profile_gives_a_thumbnail_without_one(small_code
     space = b"CMYK" if mode == "CMYK" else b"GRAY"
     photo_like(64, 64).convert(mode).save(path, icc_profile=wide_gamut_profile()[:16] + space + bytes(108))
     assert read_metadata(small_codec.encode(str(path), target_bpp=0.8).jpeg).icc_profile is None
+
+
+def test_compared_methods_store_pixels_only_while_the_apps_encode_keeps_the_metadata(tmp_path):
+    """`evaluate` compares what pixels cost: a photo's EXIF must not be charged to the thumbnail alone
+    (the full-size files carry none); the app's encode, through the same class, keeps it."""
+    photo = load_image(phone_photo(tmp_path, icc=wide_gamut_profile()))
+    bare = Image.fromarray(np.asarray(photo))
+    compared = run_method("rdbunet", photo, 0.8)
+    assert read_metadata(compared.jpeg) == PhotoMetadata()
+    assert compared.jpeg == run_method("rdbunet", bare, 0.8).jpeg
+    kept, _ = method_codec("rdbunet").encode(photo, 0.8)
+    assert b"HyperPhone" in read_metadata(kept.jpeg).exif
+
+
+def test_the_cli_says_when_the_metadata_alone_keeps_a_target_out_of_reach(tmp_path, capsys):
+    source = phone_photo(tmp_path, icc=wide_gamut_profile())  # 96x64: the profile alone is about 0.5 bpp
+    assert cli.main(["encode", source, "-o", str(tmp_path / "thumb.jpg"), "--bpp", "0.05"]) in (0, None)
+    assert "the photo's EXIF and colour profile alone take" in capsys.readouterr().out

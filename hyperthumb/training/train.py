@@ -250,8 +250,9 @@ def train(options: TrainOptions) -> Path:
     sampler = PatchSampler(options.data, options.patch, seed=options.seed + state["step"], device=device)
     crops = center_crops(options.val, options.val_crop) if options.val else []
     state["commands"].append(options.command)
-    machine = (torch.cuda.get_device_name() if device == "cuda"
-               else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)")
+    threads = torch.get_num_threads()
+    machine = (torch.cuda.get_device_name() if device == "cuda" else
+               f"CPU ({platform.processor() or platform.machine()}, {threads} thread{'s' if threads > 1 else ''})")
     state["runs"].append({**{key: value for key, value in asdict(options).items() if key not in ("command", "extra")},
                           "first_step": state["step"], "machine": machine})
     state["device"] = machine  # the last run's; each run keeps its own (a checkpoint may move to a GPU and back)
