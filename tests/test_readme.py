@@ -25,7 +25,7 @@ def _readme() -> str:
     return README.read_text()
 
 
-GENERATED_TABLES = [("headline", README)]
+GENERATED_TABLES = [("headline", README), ("sharp", ROOT / "docs" / "evaluation.md")]
 
 
 @pytest.mark.parametrize("name, page", GENERATED_TABLES, ids=[name for name, _ in GENERATED_TABLES])

@@ -37,7 +37,7 @@ def compare(photos: Sequence[Path], target_bpp: float, decoders: dict[str, str],
     rows = []
     for path in photos:
         photo = load_image(path)
-        thumb = encoder.encode(photo, target_bpp=target_bpp)
+        thumb = encoder.encode(photo, target_bpp=target_bpp, keep_metadata=False)  # pixels only, as evaluate
         restorations = {name: codec.decode(thumb.jpeg) for name, codec in codecs.items()}
         distances = dists_distances(photo, list(restorations.values())) if with_dists else None
         for index, (name, restored) in enumerate(restorations.items()):

@@ -31,7 +31,7 @@ def most_detailed_box(photo: Image.Image, side: int = SIDE) -> tuple[int, int, i
 
 def row(path: str, bpp: float) -> tuple[Image.Image, str]:
     photo = load_image(path)
-    thumb = hyperthumb.load_model("rdbunet").encode(photo, target_bpp=bpp)
+    thumb = hyperthumb.load_model("rdbunet").encode(photo, target_bpp=bpp, keep_metadata=False)
     webp = run_method("webp-full", photo, thumb.bpp)  # the same size as the thumbnail file
     images = [photo, hyperthumb.decode(thumb.jpeg), hyperthumb.decode(thumb.jpeg, decoder="sharp"), webp.restored]
     box = most_detailed_box(photo)

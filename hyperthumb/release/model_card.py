@@ -26,7 +26,8 @@ PAPER_STEPS = 1_800_000
 _METHOD_OF = {checkpoint: method for method, checkpoint in CHECKPOINT_OF_METHOD.items()}
 _EVALUATION_COLUMNS = [("target_bpp", "target bpp", 2), ("bpp", "bpp", 4), ("psnr_hr", "HR PSNR (dB)", 2),
                        ("psnr_hr_y", "HR PSNR Y (dB)", 2), ("psnr_lr", "thumbnail PSNR (dB)", 2),
-                       ("ssim_hr", "SSIM", 4), ("lpips_rgb", "LPIPS-RGB", 4), ("lpips_y", "LPIPS-Y", 4)]
+                       ("ssim_hr", "SSIM", 4), ("lpips_rgb", "LPIPS-RGB", 4), ("lpips_y", "LPIPS-Y", 4),
+                       ("dists", "DISTS", 4)]
 PathLike = Union[str, os.PathLike]
 
 
