@@ -13,7 +13,8 @@ from hyperthumb.codec.image_io import load_image, save_options
 from hyperthumb.evaluation.methods import method_codec, run_method
 from hyperthumb.jpeg.marker import find_marker
 from hyperthumb.jpeg.metadata import ICC_ID, PhotoMetadata, read_metadata
-from tests.conftest import photo_like
+from hyperthumb.training.train import validate
+from tests.conftest import photo_like, small_model
 
 GPS = 0x8825
 
@@ -114,3 +115,12 @@ def test_the_cli_says_when_the_metadata_alone_keeps_a_target_out_of_reach(tmp_pa
     source = phone_photo(tmp_path, icc=wide_gamut_profile())  # 96x64: the profile alone is about 0.5 bpp
     assert cli.main(["encode", source, "-o", str(tmp_path / "thumb.jpg"), "--bpp", "0.05"]) in (0, None)
     assert "the photo's EXIF and colour profile alone take" in capsys.readouterr().out
+
+
+def test_validation_measures_the_bpp_of_the_pixels(tmp_path):
+    """The validation crops keep their photo's metadata; their files' bpp must not count it."""
+    photo = load_image(phone_photo(tmp_path, icc=wide_gamut_profile()))
+    model = small_model("rdbunet")
+    bare = Image.fromarray(np.asarray(photo))
+    with_metadata, without = (validate(model, [crop], -1.0, "cpu")["bpp"] for crop in (photo, bare))
+    assert with_metadata == without

@@ -94,7 +94,7 @@ def validate(model: HyperThumbModel, crops: list, rate_t: float, device: str) ->
     codec = HyperThumbCodec(model, device=device, engine="torch")  # the weights keep changing: no exports
     rows = []
     for crop in crops:
-        thumb = codec.encode(crop, target_bpp=None, rate_t=rate_t)
+        thumb = codec.encode(crop, target_bpp=None, rate_t=rate_t, keep_metadata=False)  # the pixels' bpp
         restored = codec.decode(thumb.jpeg)
         rows.append({
             "bpp": thumb.bpp, "psnr_hr": psnr(restored, crop),
