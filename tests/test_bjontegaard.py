@@ -75,11 +75,12 @@ def test_bad_curves_are_refused():
 def test_every_recorded_per_photo_bd_psnr_is_reproduced():
     recorded = {(row["set"], row["image"], row["method"]): float(row["bd_psnr_db"])
                 for row in _recorded_rows(RECORDED / "per_photo_bd.csv")}
+    results = {name: read_results(RECORDED / name / "results.csv") for name in SETS}
     computed = {(name, row["image"], row["method"]): row["bd_psnr_db"] for name in SETS
-                for row in per_photo_deltas(read_results(RECORDED / name / "results.csv"))}
-    results = [(name, row) for name in SETS for row in read_results(RECORDED / name / "results.csv")]
-    photos = {(name, row["image"]) for name, row in results}
-    with_thumbnails = {row["method"] for _, row in results if row["psnr_lr"] is not None}  # the baseline too
+                for row in per_photo_deltas(results[name])}
+    photos = {(name, row["image"]) for name in SETS for row in results[name]}
+    with_thumbnails = {row["method"] for rows in results.values() for row in rows
+                       if row["psnr_lr"] is not None}  # the baseline too
     assert computed.keys() == recorded.keys() and len(recorded) == len(photos) * len(with_thumbnails) > 1000
     assert max(abs(computed[key] - value) for key, value in recorded.items()) < 1e-6
 
